@@ -131,9 +131,10 @@ def tree_problems():
     table = connection.ops.quote_name(OrgUnit._meta.db_table)
     problems = []
 
-    def rows(sql, params=()):
+    def rows(sql):
+        # No parameters: executed as is, so "%" needs no escaping on any backend.
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(sql)
             return cursor.fetchall()
 
     for pk, lft, rght in rows(f"SELECT id, lft, rght FROM {table} WHERE rght <= lft LIMIT 20"):

@@ -269,3 +269,20 @@ def test_api_secretary_can_add_groups_but_not_delete(tree, users, api_for):
 
 def test_reverse_names_exist():
     assert reverse("api:orgunit-list") == "/api/v1/org-units/"
+
+
+def test_admin_changelist_query_count_does_not_grow(tree, users, admin_client_for):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.party_org.test_api import _grow
+
+    client = admin_client_for(users["street"])
+    client.get(CHANGELIST)
+    with CaptureQueriesContext(connection) as small:
+        client.get(CHANGELIST)
+    _grow(tree["b"], "BIG", branches=5, groups_each=3)
+    with CaptureQueriesContext(connection) as big:
+        response = client.get(CHANGELIST)
+    assert len(response.context["cl"].result_list) > 20
+    assert len(small) == len(big), [q["sql"] for q in big]
