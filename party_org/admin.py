@@ -82,7 +82,7 @@ class OrgUnitAdmin(ServiceErrorsMixin, ScopedAdminMixin, MPTTModelAdmin):
     list_filter = [KindFilter, "is_active"]
     search_fields = ["name", "code", "address"]
     autocomplete_fields = ["parent"]
-    mptt_level_indent = 24
+    mptt_level_indent = 16
     list_per_page = 100
     fieldsets = [
         (None, {"fields": ["name", "code", "kind", "parent"]}),

@@ -56,7 +56,7 @@ def _watch_requests(page, live_server):
 
 
 def test_home_on_a_phone(browser, live_server, tree):
-    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page = browser.new_page(viewport={"width": 390, "height": 844}, locale="zh-CN")
     outside = _watch_requests(page, live_server)
     page.goto(live_server.url + "/")
     assert page.locator("h1").inner_text() == "社区治理综合管理平台"
@@ -73,7 +73,7 @@ def test_home_on_a_phone(browser, live_server, tree):
 
 
 def test_admin_tree_as_community_staff(browser, live_server, users, tree):
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     outside = _watch_requests(page, live_server)
     page.goto(live_server.url + "/admin/")
     page.fill("#id_username", "comm_a")
@@ -101,7 +101,7 @@ def test_admin_tree_as_community_staff(browser, live_server, users, tree):
 
 
 def test_api_docs_load_offline(browser, live_server, db):
-    page = browser.new_page()
+    page = browser.new_page(locale="zh-CN")
     outside = _watch_requests(page, live_server)
     page.goto(live_server.url + "/api/v1/docs/")
     page.wait_for_selector(".swagger-ui .info .title")
