@@ -180,8 +180,8 @@ def write_json(path, data):
 def checked_tree_problems():
     """`selectors.tree_problems()`, returning (problems, note).
 
-    On PostgreSQL tree_problems() currently raises IndexError: its query
-    `... WHERE (rght - lft) % 2 = 0` is run with params=() and psycopg2 then reads the `%` as a
+    Older versions of tree_problems() raised IndexError on PostgreSQL: the query
+    `... WHERE (rght - lft) % 2 = 0` ran with params=() and psycopg2 then read the `%` as a
     placeholder. If that happens, the same function is run again with an execute wrapper that
     passes params=None for parameterless queries (so `%` is literal), and the note says so.
     """
@@ -204,3 +204,56 @@ def checked_tree_problems():
             "placeholder; re-run with params=None for parameterless queries"
         )
         return problems, note
+
+
+class QueryTimer:
+    """Context manager listing every query run on the default connection with its duration
+    (perf_counter, so sub-millisecond times survive; CaptureQueriesContext rounds to 1 ms)."""
+
+    def __init__(self):
+        self.queries = []  # (seconds, sql)
+
+    def _wrapper(self, execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.queries.append((time.perf_counter() - started, sql))
+
+    def __enter__(self):
+        from django.db import connection
+
+        self._cm = connection.execute_wrapper(self._wrapper)
+        self._cm.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._cm.__exit__(*exc)
+
+    @property
+    def total(self):
+        return sum(seconds for seconds, _sql in self.queries)
+
+
+def time_interleaved(funcs, repeat=1, warmup=0):
+    """Like time_it for several callables, alternating them run by run so that drift in the
+    machine's load hits each of them alike. Returns one Timing per callable."""
+    results = [None] * len(funcs)
+    for _ in range(warmup):
+        for i, func in enumerate(funcs):
+            results[i] = func()
+    times = [[] for _ in funcs]
+    for _ in range(repeat):
+        for i, func in enumerate(funcs):
+            started = time.perf_counter()
+            results[i] = func()
+            times[i].append(time.perf_counter() - started)
+    return [Timing(t, r) for t, r in zip(times, results)]
+
+
+def header(name):
+    """The first line of a benchmark's output: what runs where, and how busy the machine is."""
+    load = ""
+    if hasattr(os, "getloadavg"):
+        load = f"; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+    print(f"== {name} on {describe_database()}{load}", flush=True)

@@ -1,0 +1,112 @@
+"""Run every benchmark and print a summary table (markdown) to paste into the README.
+
+    .venv/bin/python bench/run_all.py [--fresh] [--strict]          (make bench)
+    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_bench \\
+        .venv/bin/python bench/run_all.py --fresh
+
+Each benchmark runs in its own process (a clean Django set-up) against the same throwaway
+database: bench_seed_city.py first (it builds the city), then bench_stats.py on that city.
+Their full output is shown as it comes; the table at the end sums it up.
+
+Exit status: 0 when both ran (a missed goal is reported in the table, not as a failure);
+with --strict, 1 when a goal was missed; 2 when a benchmark crashed.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+OUT_DIR = BENCH_DIR / "out"
+
+
+def run(script, args, json_path):
+    if json_path.exists():
+        json_path.unlink()
+    command = [sys.executable, str(BENCH_DIR / script), *args, "--json", str(json_path)]
+    shown = [f"bench/{script}", *args, "--json", str(json_path.relative_to(BENCH_DIR.parent))]
+    print(f"\n$ python {' '.join(shown)}", flush=True)
+    returncode = subprocess.call(command, cwd=BENCH_DIR.parent)
+    data = json.loads(json_path.read_text()) if json_path.exists() else None
+    return returncode, data
+
+
+def verdict(ok):
+    return "PASS" if ok else "**FAIL**"
+
+
+def table(seed, stats):
+    rows = [
+        "| Benchmark | Database | Measured | Baseline (same run) | Ratio | Goal | Result |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    if seed:
+        db = seed["database"].split(" (")[0]
+        rows.append(
+            f"| `build_city(\"TY\", 1.0)`, {seed['bulk_nodes']:,} nodes, empty DB | {db} "
+            f"| {seed['bulk_seconds']:.2f} s | – | – | < 60 s | {verdict(seed['bulk_ok'])} |"
+        )
+        rows.append(
+            f"| bulk vs node-by-node `create_org_unit` | {db} | bulk {seed['bulk_seconds']:.2f} s "
+            f"| {seed['sample_nodes']:,} nodes in {seed['sample_seconds']:.2f} s "
+            f"({seed['sample_ms_per_node']:.2f} ms/node) → {seed['scaled_seconds']:.0f} s scaled "
+            f"| {seed['speedup']:.0f}× | ≥ 50× | {verdict(seed['speedup_ok'])} |"
+        )
+        rows.append(
+            f"| `tree_problems()` after both | {db} | "
+            f"{len(seed['tree_problems'])} problems | – | – | none | {verdict(seed['tree_ok'])} |"
+        )
+    if stats:
+        db = stats["database"].split(" (")[0]
+        rows.append(
+            f"| stats endpoint, city root ({stats['subtree_nodes']:,} nodes) vs hand-written SQL "
+            f"| {db} | {stats['endpoint_ms']:.1f} ms ({stats['endpoint_queries']} queries) "
+            f"| {stats['sql_ms']:.1f} ms | {stats['ratio']:.2f}× | ≤ 2× "
+            f"| {verdict(stats['ratio_ok'])} |"
+        )
+        sampled = " (sampled, scaled)" if stats["naive_sampled"] else ""
+        rows.append(
+            f"| naive Python loop vs stats endpoint | {db} | {stats['naive_s']:.2f} s{sampled} "
+            f"| {stats['endpoint_ms']:.1f} ms | {stats['naive_ratio']:.0f}× | – | info |"
+        )
+    return "\n".join(rows)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--fresh", action="store_true",
+        help="let bench_seed_city empty the tree first (needed on a reused PostgreSQL database)",
+    )
+    p.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
+    args = p.parse_args(argv)
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    tag = "postgresql" if os.environ.get("BENCH_DATABASE_URL") else "sqlite"
+
+    seed_rc, seed = run(
+        "bench_seed_city.py", ["--fresh"] if args.fresh else [], OUT_DIR / f"seed-{tag}.json"
+    )
+    stats_rc, stats = run("bench_stats.py", [], OUT_DIR / f"stats-{tag}.json")
+
+    print("\n## Benchmark summary\n")
+    if hasattr(os, "getloadavg"):
+        print(f"<!-- load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+              f" on {os.cpu_count()} CPUs -->")
+    print(table(seed, stats))
+    crashed = [
+        name for name, rc, data in (("bench_seed_city", seed_rc, seed), ("bench_stats", stats_rc,
+                                                                          stats))
+        if data is None or rc not in (0, 1)
+    ]
+    if crashed:
+        print(f"\nDid not finish: {', '.join(crashed)} (see the output above).")
+        return 2
+    missed = (seed_rc, stats_rc) != (0, 0)
+    return 1 if (missed and args.strict) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
