@@ -83,7 +83,9 @@ class OrgUnit(MPTTModel):
         validators=[code_validator],
         help_text=_("A unique code, e.g. the organisation code used by the district."),
     )
-    kind = models.CharField(_("kind"), max_length=20, choices=OrgKind.choices, db_index=True)
+    # No index of its own: kinds are always counted within a subtree range, and every index
+    # here is rewritten whenever mptt shifts lft/rght.
+    kind = models.CharField(_("kind"), max_length=20, choices=OrgKind.choices)
     parent = TreeForeignKey(
         "self",
         verbose_name=_("parent unit"),
@@ -110,7 +112,8 @@ class OrgUnit(MPTTModel):
     class Meta:
         verbose_name = _("organisation unit")
         verbose_name_plural = _("organisation units")
-        indexes = [models.Index(fields=["tree_id", "lft", "rght"], name="orgunit_subtree_idx")]
+        # Subtree filters (tree_id = t AND lft >= l AND rght <= r) range over this index.
+        indexes = [models.Index(fields=["tree_id", "lft"], name="orgunit_tree_lft_idx")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(rght__gt=models.F("lft")), name="orgunit_rght_after_lft"

@@ -52,7 +52,17 @@ def _validate(node, parent):
     problem = node.placement_problem(parent)
     if problem:
         raise ValidationError({"parent": [problem]})
-    node.full_clean(exclude=["parent", *TREE_FIELDS])
+    # Not full_clean(): Model.clean() would check the placement again, against the old parent.
+    exclude = {"parent", *TREE_FIELDS}
+    errors = {}
+    for check in (node.clean_fields, node.validate_unique, node.validate_constraints):
+        try:
+            check(exclude=exclude)
+        except ValidationError as error:
+            for field, messages in error.update_error_dict({}).items():
+                errors.setdefault(field, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
 
 
 def create_org_unit(user, *, parent=None, **fields):
