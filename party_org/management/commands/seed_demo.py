@@ -8,6 +8,7 @@ import datetime as dt
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from party_org import services
 from party_org.models import OrgKind, OrgUnit, StaffRole
@@ -90,7 +91,7 @@ class Command(BaseCommand):
         self.stdout.write("Demo logins (password for all: %s):" % DEMO_PASSWORD)
         for username, display, role, code in DEMO_USERS:
             where = f" @ {code}" if code else ""
-            label = role.label if role else "superuser"
+            label = role.label if role else _("superuser")
             self.stdout.write(f"  {username:<18} {display} ({label}{where})")
 
     def _node(self, spec, parent, prefix, depth):
