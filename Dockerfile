@@ -38,9 +38,9 @@ RUN pip install . \
        FIELD_ENCRYPTION_KEY=build-only-dummy-field-key-0123456789abcdef \
        python manage.py collectstatic --noinput -v 0
 
-# Non-root; the uploaded media directory is the only place it writes.
+# Non-root. It writes only to the uploaded media directory and its home (gunicorn's control socket).
 RUN groupadd --system --gid 10001 app \
-    && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home \
+    && useradd --system --uid 10001 --gid app --home-dir /home/app --create-home \
        --shell /usr/sbin/nologin app \
     && mkdir -p /app/data/media \
     && chown -R app:app /app/data

@@ -90,3 +90,16 @@ def admin_client_for(client):
 def _fast_password_hashing(settings):
     # PBKDF2's deliberate slowness costs seconds per user in tests and proves nothing here.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _celery_eager():
+    # Tests run tasks in-process even when REDIS_URL points at a broker (the CI's PostgreSQL and
+    # Redis pass); .ci/topology.sh drives a real worker through Redis.
+    from governance.celery import app
+
+    before = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = before

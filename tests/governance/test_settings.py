@@ -32,7 +32,12 @@ SCRUBBED = (
 
 
 def clean_env(tmp_path, **overrides):
-    env = {key: value for key, value in os.environ.items() if key not in SCRUBBED}
+    # DJANGO_* too: e.g. the browser tests set DJANGO_ALLOW_ASYNC_UNSAFE in this process.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in SCRUBBED and not key.startswith("DJANGO_")
+    }
     env["DJANGO_SETTINGS_MODULE"] = "governance.settings"
     env["SQLITE_PATH"] = str(tmp_path / "settings-check.sqlite3")
     env.update(overrides)
