@@ -8,7 +8,9 @@ scope is "not found"), every foreign-key and many-to-many choice list, the autoc
 
 import io
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseRedirect
 from django.core.exceptions import FieldDoesNotExist
 from django.http import HttpResponse
 from django.utils import timezone
@@ -16,11 +18,11 @@ from django.utils.translation import gettext_lazy as _
 from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 
-from .selectors import scoped
+from .selectors import is_scoped_model, scoped
 
 
 def _scope_related(request, queryset):
-    if queryset is not None and getattr(queryset.model, "scope_path", None) is not None:
+    if queryset is not None and is_scoped_model(queryset.model):
         return scoped(request.user, queryset)
     return queryset
 
@@ -107,3 +109,37 @@ class ScopedAdminMixin:
         if queryset is None:
             queryset = db_field.remote_field.model._default_manager.using(db).all()
         return _scope_related(request, queryset)
+
+
+def _error_text(error):
+    if isinstance(error, ValidationError):
+        return " ".join(error.messages)
+    return str(error)
+
+
+class ServiceErrorsMixin:
+    """Service refusals that slip past form validation (a race, a lost scope) become a message
+    and a return to the form, never a 500."""
+
+    def _run_service(self, request, func, *args):
+        try:
+            return func(*args)
+        except (ValidationError, PermissionDenied) as error:
+            request.service_error = _error_text(error)
+            self.message_user(request, request.service_error, messages.ERROR)
+            return None
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if getattr(request, "service_error", None):
+            return HttpResponseRedirect(request.path)
+        return super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        if getattr(request, "service_error", None):
+            return HttpResponseRedirect(request.path)
+        return super().response_change(request, obj)
+
+    def response_delete(self, request, obj_display, obj_id):
+        if getattr(request, "service_error", None):
+            return HttpResponseRedirect(request.path.rsplit("/delete/", 1)[0] + "/change/")
+        return super().response_delete(request, obj_display, obj_id)

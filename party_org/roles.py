@@ -86,3 +86,26 @@ grant_all_roles(
     manage=(StaffRole.STREET_STAFF, StaffRole.COMMUNITY_STAFF),
     view=(StaffRole.BRANCH_SECRETARY,),
 )
+
+# People and the ledgers of party_org. Full personal data only for the staff who call people.
+_STREET, _COMMUNITY, _SECRETARY, _GRID = (
+    StaffRole.STREET_STAFF, StaffRole.COMMUNITY_STAFF, StaffRole.BRANCH_SECRETARY,
+    StaffRole.GRID_WORKER,
+)
+for _model in (
+    "party_org.person", "party_org.partymember", "party_org.post", "party_org.postassignment",
+    "party_org.emergencyrole", "party_org.inserviceregistration", "party_org.servicerecord",
+    "party_org.registrationevaluation", "party_org.servicestation", "party_org.branchfundentry",
+    "party_org.cobuildingagreement", "party_org.listitem", "party_org.needmatch",
+    "party_org.emergencyacknowledgement",
+):
+    grant_all_roles(_model, manage=(_STREET, _COMMUNITY), edit=(_SECRETARY,), view=(_GRID,))
+for _model in ("party_org.emergencyactivation", "party_org.committeemembership"):
+    grant_all_roles(_model, manage=(_STREET, _COMMUNITY), view=(_SECRETARY, _GRID))
+for _model in ("party_org.topsecretaryselection", "party_org.topsecretaryentry"):
+    grant_all_roles(_model, manage=(_STREET,), view=(_COMMUNITY, _SECRETARY))
+grant_all_roles("party_org.workunit", manage=(_STREET,), edit=(_COMMUNITY,), view=(_SECRETARY, _GRID))
+for _model in ("party_org.memberchange", "party_org.personaldataaccess", "party_org.auditentry"):
+    grant_all_roles(_model, view=(_STREET, _COMMUNITY, _SECRETARY))
+for _role in (_STREET, _COMMUNITY, _SECRETARY):
+    grant(_role, "party_org.person", "custom:view_personal_data")

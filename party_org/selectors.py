@@ -73,11 +73,24 @@ def scope_q(user, path=""):
     return reduce(or_, (subtree.q(path) for subtree in subtrees))
 
 
+_UNDECLARED = object()
+
+
+def is_scoped_model(model):
+    """Whether rows of `model` hang on the tree (declare a scope_path other than None)."""
+    return getattr(model, "scope_path", None) is not None
+
+
 def scoped(user, queryset):
-    """Restrict `queryset` to the user's subtrees; the model declares `scope_path`."""
-    path = getattr(queryset.model, "scope_path", None)
-    if path is None:
+    """Restrict `queryset` to the user's subtrees; the model declares `scope_path`.
+
+    `scope_path = None` marks city-wide reference data (work units), visible to all staff.
+    """
+    path = getattr(queryset.model, "scope_path", _UNDECLARED)
+    if path is _UNDECLARED:
         raise TypeError(f"{queryset.model.__name__} declares no scope_path")
+    if path is None:
+        return queryset if user and user.is_authenticated else queryset.none()
     q = scope_q(user, path)
     return queryset if q is None else queryset.filter(q)
 

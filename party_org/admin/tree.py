@@ -1,47 +1,11 @@
-from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponseRedirect
+from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from mptt.admin import MPTTModelAdmin
 
-from . import services
-from .admin_scoping import ScopedAdminMixin
-from .models import OrgUnit, StaffAssignment
-from .selectors import in_scope, scoped, with_child_counts
-
-
-def _error_text(error):
-    if isinstance(error, ValidationError):
-        return " ".join(error.messages)
-    return str(error)
-
-
-class ServiceErrorsMixin:
-    """Service refusals that slip past form validation (a race, a lost scope) become a message
-    and a return to the form, never a 500."""
-
-    def _run_service(self, request, func, *args):
-        try:
-            return func(*args)
-        except (ValidationError, PermissionDenied) as error:
-            request.service_error = _error_text(error)
-            self.message_user(request, request.service_error, messages.ERROR)
-            return None
-
-    def response_add(self, request, obj, post_url_continue=None):
-        if getattr(request, "service_error", None):
-            return HttpResponseRedirect(request.path)
-        return super().response_add(request, obj, post_url_continue)
-
-    def response_change(self, request, obj):
-        if getattr(request, "service_error", None):
-            return HttpResponseRedirect(request.path)
-        return super().response_change(request, obj)
-
-    def response_delete(self, request, obj_display, obj_id):
-        if getattr(request, "service_error", None):
-            return HttpResponseRedirect(request.path.rsplit("/delete/", 1)[0] + "/change/")
-        return super().response_delete(request, obj_display, obj_id)
+from .. import services
+from ..admin_scoping import ScopedAdminMixin, ServiceErrorsMixin
+from ..models import OrgUnit, StaffAssignment
+from ..selectors import in_scope, scoped, with_child_counts
 
 
 class KindFilter(admin.SimpleListFilter):

@@ -13,10 +13,10 @@ from django.db import router
 from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 from django.utils.translation import gettext as _
 
-from . import roles
-from .locking import run_locked
-from .models import OrgUnit, StaffAssignment
-from .selectors import in_scope
+from .. import roles
+from ..locking import run_locked
+from ..models import OrgUnit, StaffAssignment
+from ..selectors import in_scope
 
 TREE_FIELDS = ("lft", "rght", "tree_id", "level")
 EDITABLE_FIELDS = (

@@ -3,9 +3,9 @@
 from django.db.models import Count, Q
 from django.utils.translation import gettext_lazy as _
 
-from .models import OrgKind, OrgUnit
-from .selectors import kind_counts
-from .statistics import Figure, Rate, register
+from ..models import OrgKind, OrgUnit
+from ..selectors import kind_counts
+from ..statistics import Figure, Rate, register
 
 UNIT = _("units")
 

@@ -1,0 +1,5 @@
+"""API of party_org: duties."""
+
+
+def register(router):
+    """Add this area's viewsets to the /api/v1/ router."""

@@ -1,0 +1,1 @@
+"""Figures of party_org: duties."""

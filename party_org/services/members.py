@@ -1,0 +1,1 @@
+"""State changes of party_org: members."""
