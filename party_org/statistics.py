@@ -124,12 +124,24 @@ class Registry:
     def figures(self):
         return [figure for group in self._groups for figure in group.figures]
 
-    def compute(self, subtree, period):
-        """Every registered figure for the subtree and period, in registration order."""
+    def compute(self, subtree, period, only=None):
+        """The registered figures for the subtree and period, in registration order.
+
+        `only` is a list of names or name prefixes ("org_units", "members.by_category"); groups
+        with no matching figure are not computed at all.
+        """
+
+        def wanted(name):
+            return not only or any(name == p or name.startswith(p.rstrip(".") + ".") for p in only)
+
         results = []
         for group in self._groups:
+            if not any(wanted(figure.name) for figure in group.figures):
+                continue
             values = group.compute(subtree, period)
             for figure in group.figures:
+                if not wanted(figure.name):
+                    continue
                 value = values.get(figure.name)
                 entry = {
                     "name": figure.name,

@@ -83,6 +83,11 @@ class OrgUnitViewSet(ScopedModelViewSet):
             OpenApiParameter("month", OpenApiTypes.STR, description="YYYY-MM"),
             OpenApiParameter("from", OpenApiTypes.DATE, description="YYYY-MM-DD"),
             OpenApiParameter("to", OpenApiTypes.DATE, description="YYYY-MM-DD"),
+            OpenApiParameter(
+                "figures", OpenApiTypes.STR,
+                description="Comma-separated figure names or prefixes (default: all), "
+                "e.g. org_units,members",
+            ),
         ],
         responses=StatsSerializer,
     )
@@ -95,7 +100,8 @@ class OrgUnitViewSet(ScopedModelViewSet):
             start=request.query_params.get("from"),
             end=request.query_params.get("to"),
         )
-        figures = registry.compute(Subtree.of(node), period)
+        only = [p.strip() for p in request.query_params.get("figures", "").split(",") if p.strip()]
+        figures = registry.compute(Subtree.of(node), period, only=only or None)
         return Response(
             {
                 "org_unit": {"id": node.pk, "name": node.name, "code": node.code, "kind": node.kind},

@@ -178,6 +178,16 @@ def test_list_and_stats_query_counts_do_not_grow_with_the_subtree(tree, users, a
     )
 
 
+def test_stats_can_ask_for_some_figures(tree, users, api_for):
+    client = api_for(users["admin"])
+    url = f"/api/v1/org-units/{tree['s1'].pk}/stats/"
+    names = [f["name"] for f in client.get(url, {"figures": "org_units.branch"}).json()["figures"]]
+    assert names == ["org_units.branch"]
+    names = [f["name"] for f in client.get(url, {"figures": "org_units"}).json()["figures"]]
+    assert "org_units.branch_group_coverage" in names and len(names) == 10
+    assert client.get(url, {"figures": "no_such"}).json()["figures"] == []
+
+
 def test_registry_rates_and_duplicates():
     registry = Registry()
 
