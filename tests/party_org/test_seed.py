@@ -10,7 +10,15 @@ pytestmark = pytest.mark.django_db
 
 
 def snapshot():
+    from party_org.models import (
+        BranchFundEntry, InServiceRegistration, PartyMember, Person, ServiceRecord,
+    )
+
     return (
+        sorted(Person.objects.values_list("name", "id_number_hash", "phone", "updated_at")),
+        sorted(PartyMember.objects.values_list("person__id_number_hash", "category", "org_unit")),
+        InServiceRegistration.objects.count(), ServiceRecord.objects.count(),
+        BranchFundEntry.objects.count(),
         sorted(OrgUnit.objects.values_list("code", "name", "parent__code", "lft", "rght",
                                            "updated_at")),
         sorted(StaffAssignment.objects.values_list("user__username", "org_unit__code", "role")),
@@ -31,6 +39,13 @@ def test_seed_demo_twice_changes_nothing(capsys):
     # A general branch with grid branches below it: the overlap case of seed 001.
     assert OrgUnit.objects.filter(kind=OrgKind.BRANCH, parent__kind=OrgKind.BRANCH).count() == 2
     assert counts["building_group"] > 10 and counts["household"] > 20
+    # Members of all four categories, with 双报到 registrations and service.
+    from party_org.models import InServiceRegistration, MemberCategory, PartyMember
+
+    categories = set(PartyMember.objects.values_list("category", flat=True))
+    assert categories == set(MemberCategory.values)
+    assert InServiceRegistration.objects.exists()
+    assert PartyMember.objects.filter(record_location="elsewhere").exists()
 
 
 def test_demo_users_have_their_roles(client):

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from party_org import services
+from party_org import demo, services
 from party_org.models import OrgKind, OrgUnit, StaffRole
 
 DEMO_PASSWORD = "Demo@2026"
@@ -82,12 +82,15 @@ class Command(BaseCommand):
         with transaction.atomic():
             created = self._node(DISTRICT, None, "", 0)
             users = self._users()
+            ledgers = demo.build()
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready: {created} new organisation units, {users} new users "
                 f"({OrgUnit.objects.count()} units in all)."
             )
         )
+        made = ", ".join(f"{n} {what}" for what, n in ledgers.items() if n)
+        self.stdout.write(f"Demo ledgers: {made or 'nothing new'}.")
         self.stdout.write("Demo logins (password for all: %s):" % DEMO_PASSWORD)
         for username, display, role, code in DEMO_USERS:
             where = f" @ {code}" if code else ""
