@@ -43,8 +43,11 @@ browser-deps:
 		|| echo "Chromium could not be installed; browser tests will be skipped."; \
 	fi
 
+# Two workers: the machines have two cores (pytest-xdist; each worker gets its own test database).
+TEST_WORKERS ?= 2
+
 test: messages browser-deps
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 check: install
 	$(PY) manage.py check

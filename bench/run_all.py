@@ -5,7 +5,8 @@
         .venv/bin/python bench/run_all.py --fresh
 
 Each benchmark runs in its own process (a clean Django set-up) against the same throwaway
-database: bench_seed_city.py first (it builds the city), then bench_stats.py on that city.
+database: bench_seed_city.py first (it builds the city), then bench_stats.py on that city, then
+bench_import.py (a 180,000-member ledger import on that city).
 Their full output is shown as it comes; the table at the end sums it up.
 
 Exit status: 0 when both ran (a missed goal is reported in the table, not as a failure);
@@ -38,7 +39,7 @@ def verdict(ok):
     return "PASS" if ok else "**FAIL**"
 
 
-def table(seed, stats):
+def table(seed, stats, imported=None):
     rows = [
         "| Benchmark | Database | Measured | Baseline (same run) | Ratio | Goal | Result |",
         "|---|---|---|---|---|---|---|",
@@ -72,6 +73,16 @@ def table(seed, stats):
             f"| naive Python loop vs stats endpoint | {db} | {stats['naive_s']:.2f} s{sampled} "
             f"| {stats['endpoint_ms']:.1f} ms | {stats['naive_ratio']:.0f}× | – | info |"
         )
+    if imported:
+        db = imported["database"].split(" (")[0]
+        ok = imported["time_ok"] and imported["speedup_ok"] and imported["checks_ok"]
+        rows.append(
+            f"| ledger import, {imported['rows']:,} members (`parse` + `commit`) | {db} "
+            f"| {imported['seconds']:.1f} s, peak RSS {imported['rss_peak_mb']:.0f} MB "
+            f"| django-import-export row by row: {imported['baseline_ms_per_row']:.2f} ms/row "
+            f"→ {imported['baseline_scaled_seconds']:.0f} s scaled | {imported['speedup']:.1f}× "
+            f"| ≤ 120 s and ≥ 5× | {verdict(ok)} |"
+        )
     return "\n".join(rows)
 
 
@@ -90,21 +101,23 @@ def main(argv=None):
         "bench_seed_city.py", ["--fresh"] if args.fresh else [], OUT_DIR / f"seed-{tag}.json"
     )
     stats_rc, stats = run("bench_stats.py", [], OUT_DIR / f"stats-{tag}.json")
+    import_rc, imported = run("bench_import.py", [], OUT_DIR / f"import-{tag}.json")
 
     print("\n## Benchmark summary\n")
     if hasattr(os, "getloadavg"):
         print(f"<!-- load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
               f" on {os.cpu_count()} CPUs -->")
-    print(table(seed, stats))
+    print(table(seed, stats, imported))
     crashed = [
         name for name, rc, data in (("bench_seed_city", seed_rc, seed), ("bench_stats", stats_rc,
-                                                                          stats))
+                                                                          stats),
+                                    ("bench_import", import_rc, imported))
         if data is None or rc not in (0, 1)
     ]
     if crashed:
         print(f"\nDid not finish: {', '.join(crashed)} (see the output above).")
         return 2
-    missed = (seed_rc, stats_rc) != (0, 0)
+    missed = (seed_rc, stats_rc, import_rc) != (0, 0, 0)
     return 1 if (missed and args.strict) else 0
 
 

@@ -216,6 +216,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have fields named kind/status/category: give each choice set its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "OrgKindEnum": "party_org.models.OrgKind",
+        "WorkUnitKindEnum": "party_org.models.WorkUnit.Kind",
+        "PostKindEnum": "party_org.models.PostKind",
+        "EmergencyRoleKindEnum": "party_org.models.EmergencyRoleKind",
+        "RegistrationStatusEnum": "party_org.models.InServiceRegistration.Status",
+        "MemberStatusEnum": "party_org.models.MemberStatus",
+        "MemberCategoryEnum": "party_org.models.MemberCategory",
+        "FundCategoryEnum": "party_org.models.FundCategory",
+        "ListKindEnum": "party_org.models.ListKind",
+        "ListItemStatusEnum": "party_org.models.ListItem.Status",
+    },
 }
 
 LOGGING = {

@@ -44,3 +44,4 @@ from .resources import (  # noqa: F401
     StationFunction,
     StationStandard,
 )
+from .ledgers import LEDGER_MODELS, DirectMember, InServiceMember, MobileMember, RetiredMember  # noqa: F401,E501

@@ -362,6 +362,8 @@ class InServiceRegistration(models.Model):
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE
     )
+    # Kept beside the status so figures can tell which registrations were active at a past date.
+    ended_on = models.DateField(_("ended on"), null=True, blank=True)
 
     scope_path = "branch"
 
@@ -372,7 +374,14 @@ class InServiceRegistration(models.Model):
             models.UniqueConstraint(
                 fields=["member", "branch"], condition=Q(status="active"),
                 name="registration_one_active_per_branch",
-            )
+                violation_error_message=_(
+                    "This member already has an active registration with this branch."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_on__isnull=True) | Q(ended_on__gte=models.F("registered_on")),
+                name="registration_dates_in_order",
+            ),
         ]
 
     def __str__(self):

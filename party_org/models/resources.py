@@ -133,8 +133,15 @@ INCOME_CATEGORIES = {
 }
 
 
+INCOME_VALUES = sorted(c.value for c in INCOME_CATEGORIES)
+
+
 class BranchFundEntry(models.Model):
-    """One line of a branch's money ledger (有钱办事): in when positive, out when negative."""
+    """One line of a branch's money ledger (有钱办事): in when positive, out when negative.
+
+    Append-only: a mistake is corrected by a reversal, a new entry of the same category with the
+    opposite amount that points at the entry it cancels.
+    """
 
     org_unit = models.ForeignKey(
         OrgUnit, verbose_name=_("branch"), on_delete=models.PROTECT, related_name="fund_entries"
@@ -146,6 +153,10 @@ class BranchFundEntry(models.Model):
         help_text=_("Positive for money in, negative for money out."),
     )
     description = models.CharField(_("description"), max_length=200)
+    reverses = models.OneToOneField(
+        "self", verbose_name=_("reverses"), on_delete=models.PROTECT, null=True, blank=True,
+        related_name="reversal", help_text=_("The entry this one cancels."),
+    )
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("recorded by"), on_delete=models.PROTECT,
         null=True, blank=True, related_name="+",
@@ -158,12 +169,26 @@ class BranchFundEntry(models.Model):
         verbose_name = _("fund entry")
         verbose_name_plural = _("branch funds")
         ordering = ["org_unit", "entry_date", "id"]
+        indexes = [
+            models.Index(fields=["org_unit", "entry_date", "id"], name="fundentry_ledger_order")
+        ]
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="fundentry_amount_not_zero"),
+            # Income is positive and spending negative; a reversal carries the opposite sign.
             models.CheckConstraint(
                 condition=(
-                    Q(category__in=[c.value for c in INCOME_CATEGORIES], amount__gt=0)
-                    | (~Q(category__in=[c.value for c in INCOME_CATEGORIES]) & Q(amount__lt=0))
+                    Q(reverses__isnull=True)
+                    & (
+                        Q(category__in=INCOME_VALUES, amount__gt=0)
+                        | (~Q(category__in=INCOME_VALUES) & Q(amount__lt=0))
+                    )
+                )
+                | (
+                    Q(reverses__isnull=False)
+                    & (
+                        Q(category__in=INCOME_VALUES, amount__lt=0)
+                        | (~Q(category__in=INCOME_VALUES) & Q(amount__gt=0))
+                    )
                 ),
                 name="fundentry_sign_matches_category",
             ),
@@ -171,6 +196,10 @@ class BranchFundEntry(models.Model):
 
     def __str__(self):
         return f"{self.org_unit} · {self.entry_date} · {self.amount}"
+
+    @property
+    def is_income(self):
+        return self.category in INCOME_VALUES
 
 
 class CoBuildingAgreement(models.Model):

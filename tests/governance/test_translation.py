@@ -23,7 +23,7 @@ def test_every_string_is_translated_and_not_fuzzy():
     for block, _msgid in entries():
         if "#, fuzzy" in block:
             problems.append(block)
-        match = re.search(r'msgstr "(.*)"((?:\n".*")*)', block)
+        match = re.search(r'msgstr(?:\[0\])? "(.*)"((?:\n".*")*)', block)
         if not match or not (match.group(1) or match.group(2).strip('\n"')):
             problems.append(block)
     assert problems == []
