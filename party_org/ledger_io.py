@@ -32,7 +32,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, pgettext
+from django.utils.translation import gettext_lazy
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.styles.numbers import is_date_format
@@ -261,8 +261,7 @@ def build_template(category):
     for column in COLUMNS:
         notes.append([
             column.header,
-            pgettext("ledger import", "yes") if column.key in required
-            else pgettext("ledger import", "no"),
+            _("yes") if column.key in required else _("no"),
             str(column.help),
         ])
     notes.append([])
@@ -1415,7 +1414,7 @@ def error_report(result):
     """Every bad row of a ParseResult as .xlsx bytes (row number, name, masked ID, reasons)."""
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(_("Errors"))
-    sheet.append([pgettext("ledger import", "Row"), "姓名", "身份证号", _("Problems")])
+    sheet.append([_("Row"), "姓名", "身份证号", _("Problems")])
     if result.file_error:
         sheet.append(["", "", "", result.file_error])
     for error in result.errors:
