@@ -237,6 +237,22 @@ def build(today=None):
             )
             bump("service stations")
 
+    # General branches (党总支) are led by a retired member from one of their grid branches.
+    for general in OrgUnit.objects.filter(code__startswith="YZ-", kind=OrgKind.BRANCH,
+                                          children__kind=OrgKind.BRANCH).distinct():
+        if CommitteeMembership.objects.filter(org_unit=general, role=CommitteeRole.SECRETARY,
+                                              ended_on__isnull=True).exists():
+            continue
+        leader = PartyMember.objects.filter(
+            category=MemberCategory.RETIRED, org_unit__tree_id=general.tree_id,
+            org_unit__lft__gt=general.lft, org_unit__rght__lt=general.rght,
+        ).exclude(person__committee_seats__role=CommitteeRole.SECRETARY).order_by("pk").first()
+        if leader is not None:
+            CommitteeMembership.objects.create(
+                org_unit=general, person=leader.person, role=CommitteeRole.SECRETARY,
+                started_on=general.established_on or dt.date(2021, 7, 1))
+            bump("committee seats")
+
     # Co-building units and the three lists (seed 004).
     for community in OrgUnit.objects.filter(code__startswith="YZ-", kind=OrgKind.COMMUNITY):
         if CoBuildingAgreement.objects.filter(org_unit=community).exists():
