@@ -31,3 +31,13 @@ def record(user, action, obj, org_unit, summary, changes=None):
         summary=str(summary)[:300],
         changes=changes or {},
     )
+
+
+def record_change(user, action, obj, org_unit, summary, *, before=None, fields=()):
+    """Record `obj`'s `fields` after a change: the diff against `before`, or all of them for a
+    new row. An update that changed nothing is not recorded."""
+    after = snapshot(obj, fields)
+    changes = after if before is None else diff(before, after)
+    if before is not None and not changes:
+        return None
+    return record(user, action, obj, org_unit, summary, changes)

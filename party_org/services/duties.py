@@ -111,9 +111,7 @@ def _raise(errors):
 
 
 def _record(user, action, obj, org_unit, summary, before=None, fields=()):
-    after = audit.snapshot(obj, fields)
-    changes = audit.diff(before, after) if before is not None else after
-    audit.record(user, action, obj, org_unit, summary, changes)
+    audit.record_change(user, action, obj, org_unit, summary, before=before, fields=fields)
 
 
 # ---- work units (city-wide reference data) ---------------------------------------------------

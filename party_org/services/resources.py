@@ -331,10 +331,9 @@ def update_agreement(user, agreement, liaison):
         stored.liaison = liaison or ""
         stored.full_clean()
         stored.save(update_fields=["liaison"])
-        changes = audit.diff(before, audit.snapshot(stored, ("liaison",)))
-        if changes:
-            audit.record(user, UPDATE, stored, stored.org_unit,
-                         _("Co-building agreement changed: %(a)s") % {"a": stored}, changes)
+        audit.record_change(user, UPDATE, stored, stored.org_unit,
+                            _("Co-building agreement changed: %(a)s") % {"a": stored},
+                            before=before, fields=("liaison",))
     return stored
 
 
@@ -411,10 +410,9 @@ def update_list_item(user, item):
         stored.title, stored.description = (item.title or "").strip(), item.description or ""
         stored.full_clean()
         stored.save(update_fields=["title", "description"])
-        changes = audit.diff(before, audit.snapshot(stored, ("title", "description")))
-        if changes:
-            audit.record(user, UPDATE, stored, stored.org_unit,
-                         _("List item changed: %(item)s") % {"item": stored}, changes)
+        audit.record_change(user, UPDATE, stored, stored.org_unit,
+                            _("List item changed: %(item)s") % {"item": stored},
+                            before=before, fields=("title", "description"))
     return stored
 
 
