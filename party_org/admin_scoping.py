@@ -9,6 +9,7 @@ scope is "not found"), every foreign-key and many-to-many choice list, the autoc
 import io
 
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.core.exceptions import FieldDoesNotExist
@@ -19,6 +20,7 @@ from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 
 from .selectors import is_scoped_model, scoped
+from .xlsx import safe_row
 
 
 def _scope_related(request, queryset):
@@ -71,7 +73,7 @@ def export_xlsx(model_admin, request, queryset):
     sheet = workbook.create_sheet(title=str(model_admin.model._meta.verbose_name_plural)[:31])
     sheet.append([header for header, _getter in columns])
     for obj in queryset:
-        sheet.append([_cell(getter(obj)) for _header, getter in columns])
+        sheet.append(safe_row(sheet, [_cell(getter(obj)) for _header, getter in columns]))
     buffer = io.BytesIO()
     workbook.save(buffer)
     filename = f"{model_admin.model._meta.model_name}-{timezone.localdate():%Y%m%d}.xlsx"
@@ -83,6 +85,15 @@ def export_xlsx(model_admin, request, queryset):
     return response
 
 
+class IdAutocompleteSelect(AutocompleteSelect):
+    """Renders a posted value that is no row id (text, a number past the id column) as no
+    selection, instead of querying with it: the form already says the choice is invalid."""
+
+    def optgroups(self, name, value, attr=None):
+        ids = [v for v in value if str(v).isdigit() and int(v) < 2**63]
+        return super().optgroups(name, ids, attr)
+
+
 class ScopedAdminMixin:
     """Mix into every ModelAdmin of a model that hangs on the tree (declares `scope_path`)."""
 
@@ -92,6 +103,10 @@ class ScopedAdminMixin:
         return scoped(request.user, super().get_queryset(request))
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = IdAutocompleteSelect(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
         formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if formfield is not None and hasattr(formfield, "queryset"):
             formfield.queryset = _scope_related(request, formfield.queryset)

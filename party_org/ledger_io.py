@@ -40,6 +40,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import MAC_EPOCH, WINDOWS_EPOCH, from_excel
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from .xlsx import safe_row
 from . import audit, pii
 from .models import (
     Gender,
@@ -56,6 +57,7 @@ from .models import (
 )
 from .models.members import MEMBER_UNIT_KINDS, RecordLocation
 from .selectors import Subtree, in_scope, scoped
+from .services.members import membership_date_problems
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 # A city's whole membership (about 180,000) fits in one file, with room to spare.
@@ -68,7 +70,6 @@ BATCH_SIZE = 1000
 SAMPLE_ROWS = 50
 HEADER_SEARCH_ROWS = 10
 HEADER_SEARCH_COLUMNS = 100
-PARTY_FOUNDED = dt.date(1921, 7, 1)
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 ACTION_NEW = "new"
@@ -909,18 +910,6 @@ class _Pass:
         row.joined_on, problem = _date(value("joined_on"))
         if problem:
             problems.append(problem)
-        elif row.joined_on:
-            if row.joined_on > self.today:
-                problems.append(_("The joining date is in the future."))
-            elif row.joined_on < PARTY_FOUNDED:
-                problems.append(_("The joining date is before the Party was founded."))
-            elif row.id_hash:
-                born = pii.birth_date_from_id(row.id_number)
-                if row.joined_on < _add_years(born, 18):
-                    problems.append(
-                        _("The joining date is before the member's 18th birthday (from the ID "
-                          "number).")
-                    )
 
         location, problem = _choice(value("record_location"), RECORD_LOCATIONS, RecordLocation)
         if problem:
@@ -948,10 +937,11 @@ class _Pass:
                     "column": COLUMN_BY_KEY[key].header, "problem": problem,
                 })
             setattr(row, key, flag)
-        if row.fifty_years and row.joined_on and self.today.year - row.joined_on.year < 50:
-            problems.append(
-                _("Marked 光荣在党50年, but the joining date is less than 50 years ago.")
-            )
+        born = pii.birth_date_from_id(row.id_number) if row.id_hash else None
+        for messages in membership_date_problems(
+            row.joined_on, born, row.fifty_years, self.today
+        ).values():
+            problems.extend(messages)
         return row
 
     # -- references (one query per batch for what is not cached yet)
@@ -1045,7 +1035,7 @@ class _Pass:
             "person__phone", "person__org_unit_id", "category", "org_unit_id", "org_unit__code",
             "org_unit__name", "org_unit__tree_id", "org_unit__lft", "org_unit__rght",
             "household_id", "joined_on", "record_location", "record_held_by", "employer_id",
-            "status", *FLAG_KEYS,
+            "status", *FLAG_KEYS, "household__tree_id", "household__lft", "household__rght",
         ):
             found.add(values[0])
             hashes[values[0]].existing = ("member", values)
@@ -1152,7 +1142,7 @@ class _Pass:
     def _changes(self, row, stored):
         (_h, _pk, _person_id, name, gender, phone, _porg, _category, org_id, _code, _oname,
          _t, _l, _r, household_id, joined_on, location, held_by, employer_id, status,
-         veteran, cadre, fifty) = stored
+         veteran, cadre, fifty, *household_position) = stored
         old = {
             "name": name, "gender": gender, "phone": phone, "org_unit": org_id,
             "household": household_id, "joined_on": joined_on, "record_location": location,
@@ -1168,6 +1158,14 @@ class _Pass:
                 continue
             if old[name_] != new[name_]:
                 changed.append(name_)
+        if (
+            "org_unit" in changed and household_id is not None and not self._present("household")
+            and not Subtree(row.org.tree_id, row.org.lft, row.org.rght).contains(
+                Subtree(*household_position)
+            )
+        ):
+            # As in services.members: a member leaving a branch leaves its household.
+            changed.append("household")
         return tuple(changed)
 
     # -- writing (commit mode)
@@ -1192,10 +1190,15 @@ class _Pass:
             elif row.action == ACTION_NEW:
                 # A person already known to the portal (a volunteer, a resident) joins the ledger.
                 _h, person_pk, *_rest = row.existing[1]
-                person = Person(pk=person_pk, name=row.name, phone=row.phone, updated_at=now)
+                # Only what the file states: a column left out keeps the stored value.
+                fields = ["name"]
+                if self._present("phone"):
+                    fields.append("phone")
                 if row.gender_given:
-                    person.gender = row.gender
-                loose_people.append(person)
+                    fields.append("gender")
+                person = Person(pk=person_pk, name=row.name, phone=row.phone,
+                                gender=row.gender, updated_at=now)
+                loose_people.append((person, fields))
                 member_rows.append((row, person_pk))
             elif row.action == ACTION_UPDATED:
                 stored = row.existing[1]
@@ -1233,21 +1236,14 @@ class _Pass:
                 (row, person_pk if person_pk is not None else created[row.id_hash])
                 for row, person_pk in member_rows
             ]
-        if loose_people:
-            fields = ["name", "phone", "updated_at"]
-            Person.objects.bulk_update(
-                [p for p in loose_people if p.gender == ""], fields, batch_size=BATCH_SIZE
-            )
-            Person.objects.bulk_update(
-                [p for p in loose_people if p.gender != ""], [*fields, "gender"],
-                batch_size=BATCH_SIZE,
-            )
         if member_rows:
             _insert_rows(PartyMember, [
                 self._member(row, person_pk, stamp, day) for row, person_pk in member_rows
             ])
         # bulk_update writes one field list per call: group the rows by what changed.
-        for model, updates in ((Person, people_updates), (PartyMember, member_updates)):
+        for model, updates in (
+            (Person, loose_people), (Person, people_updates), (PartyMember, member_updates),
+        ):
             groups = {}
             for obj, fields in updates:
                 groups.setdefault(tuple(fields), []).append(obj)
@@ -1306,13 +1302,6 @@ def _insert_rows(model, rows):
         else:
             marks = ", ".join(["%s"] * len(fields))
             cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", data)
-
-
-def _add_years(day, years):
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + years, day=28)
 
 
 # ---- the public functions ----------------------------------------------------------------------
@@ -1418,7 +1407,9 @@ def error_report(result):
     if result.file_error:
         sheet.append(["", "", "", result.file_error])
     for error in result.errors:
-        sheet.append([error.row, error.name, error.id_number, "；".join(error.messages)])
+        sheet.append(
+            safe_row(sheet, [error.row, error.name, error.id_number, "；".join(error.messages)])
+        )
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

@@ -185,24 +185,24 @@ def feedback_workbook(report):
     sheet = workbook.active
     sheet.title = str(_("Feedback report"))[:31]
     title = _("Feedback report on in-service members: %(unit)s") % {"unit": report.work_unit.name}
-    sheet.append([title])
+    _append(sheet, [title])
     sheet["A1"].font = Font(bold=True, size=14)
-    sheet.append([
+    _append(sheet, [
         _("Period: %(start)s to %(end)s") % {"start": report.start, "end": report.end},
         None, None,
         _("Party organisation: %(org)s") % {
             "org": report.work_unit.party_organisation or "—",
         },
     ])
-    sheet.append([header for header, _getter in cols])
+    _append(sheet, [header for header, _getter in cols])
     header_row = sheet.max_row
     for cell in sheet[header_row]:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
     for number, row in enumerate(report.rows, start=1):
-        sheet.append([number if getter is None else _cell(getter(row)) for _h, getter in cols])
+        _append(sheet, [number if getter is None else _cell(getter(row)) for _h, getter in cols])
     totals = report.totals
-    sheet.append([
+    _append(sheet, [
         _("Total"), None, None, None, None, None,
         _("Registrations: %(n)s") % {"n": totals["registrations"]},
         totals["service_count"], float(totals["service_hours"]),
@@ -223,3 +223,12 @@ def feedback_workbook(report):
 
 def _cell(value):
     return "" if value is None else value
+
+
+def _append(sheet, values):
+    """Append a row, keeping text as text: openpyxl would store "=…" as a formula, and the
+    report's names and comments are typed by users and opened by another organisation."""
+    sheet.append(values)
+    for cell in sheet[sheet.max_row]:
+        if cell.data_type == "f":
+            cell.data_type = "s"

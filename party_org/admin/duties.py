@@ -49,6 +49,13 @@ def _active_members(queryset):
     )
 
 
+def _skip_formsets(formsets):
+    """Leave the inlines unsaved after the service refused the main object; the admin's change
+    message still reads what each formset saved."""
+    for formset in formsets:
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+
+
 # ---- work units and the feedback report ------------------------------------------------------
 
 
@@ -231,6 +238,18 @@ class EvaluationForm(forms.ModelForm):
             # A year's evaluation is revised, never moved to another year.
             self.fields["year"].disabled = True
 
+    def clean(self):
+        data = super().clean()
+        registration = self.instance.registration if self.instance.registration_id else None
+        if registration is not None and not data.get("DELETE"):
+            problems = services.evaluation_problems(
+                registration, data.get("year"), data.get("rating")
+            )
+            for field, messages_ in problems.items():
+                if field not in self.errors:
+                    self.add_error(field, messages_)
+        return data
+
 
 class EvaluationInline(ScopedAdminMixin, admin.TabularInline):
     model = RegistrationEvaluation
@@ -365,6 +384,7 @@ class InServiceRegistrationAdmin(ServiceErrorsMixin, ScopedAdminMixin, admin.Mod
 
     def save_related(self, request, form, formsets, change):
         if form.instance.pk is None or getattr(request, "service_error", None):
+            _skip_formsets(formsets)
             return
         super().save_related(request, form, formsets, change)
 
@@ -492,6 +512,7 @@ class PostAdmin(ServiceErrorsMixin, ScopedAdminMixin, admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         if form.instance.pk is None or getattr(request, "service_error", None):
+            _skip_formsets(formsets)
             return
         super().save_related(request, form, formsets, change)
 
@@ -505,10 +526,8 @@ class PostAdmin(ServiceErrorsMixin, ScopedAdminMixin, admin.ModelAdmin):
             if "ended_on" in fields and assignment.ended_on:
                 run(request, services.end_post_assignment, user, assignment, assignment.ended_on)
         for assignment in formset.new_objects:
-            created = run(request, services.assign_post, user, post, assignment.member,
-                          assignment.started_on)
-            if created is not None and assignment.ended_on:
-                run(request, services.end_post_assignment, user, created, assignment.ended_on)
+            run(request, services.assign_post, user, post, assignment.member,
+                assignment.started_on, assignment.ended_on)
 
     def delete_model(self, request, obj):
         self._run_service(request, services.delete_post, request.user, obj)

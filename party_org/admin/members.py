@@ -16,8 +16,8 @@ from django.utils.html import format_html_join
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from .. import personal_data
-from ..admin_scoping import ScopedAdminMixin, ServiceErrorsMixin
+from .. import personal_data, pii
+from ..admin_scoping import IdAutocompleteSelect, ScopedAdminMixin, ServiceErrorsMixin
 from ..models import (
     LEDGER_MODELS,
     AuditEntry,
@@ -70,6 +70,15 @@ class ServiceSaveMixin:
     def save_related(self, request, form, formsets, change):
         if not getattr(request, "service_error", None):
             super().save_related(request, form, formsets, change)
+
+
+def _search(default, request, queryset, search_term, path):
+    """A full, valid ID number finds its person by the keyed hash; anything else searches as
+    the admin does."""
+    lookup = pii.id_number_lookup(search_term, path)
+    if lookup is not None:
+        return queryset.filter(**lookup), False
+    return default(request, queryset, search_term)
 
 
 # ---- people ----------------------------------------------------------------------------------
@@ -176,8 +185,8 @@ class PersonAdmin(ServiceSaveMixin, ServiceErrorsMixin, ScopedAdminMixin, admin.
         })
 
     def get_search_results(self, request, queryset, search_term):
-        queryset, may_have_duplicates = super().get_search_results(
-            request, queryset, search_term
+        queryset, may_have_duplicates = _search(
+            super().get_search_results, request, queryset, search_term, ""
         )
         # Choosing the person of a new ledger entry: people already on a ledger are not offered.
         if (
@@ -393,6 +402,11 @@ class MemberAdmin(ServiceSaveMixin, ServiceErrorsMixin, ScopedAdminMixin, admin.
     def get_list_display(self, request):
         return [*self.base_columns, *self.extra_columns, *self.tail_columns]
 
+    def get_search_results(self, request, queryset, search_term):
+        return _search(
+            super().get_search_results, request, queryset, search_term, "person__"
+        )
+
     @property
     def export_fields(self):
         return [
@@ -473,6 +487,10 @@ class MemberAdmin(ServiceSaveMixin, ServiceErrorsMixin, ScopedAdminMixin, admin.
         return type(form.__name__, (form,), {"ledger_category": self.ledger_category})
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = IdAutocompleteSelect(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
         formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if formfield is not None and db_field.name == "org_unit":
             formfield.queryset = formfield.queryset.filter(kind__in=MEMBER_UNIT_KINDS)

@@ -14,9 +14,8 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
-from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -536,8 +535,9 @@ class CommitteeMembershipAdmin(RefusalNotLoggedMixin, ServiceErrorsMixin, Scoped
     list_filter = ["role", SittingFilter, ("org_unit", RelatedOnly)]
     list_select_related = ["org_unit", "person"]
     search_fields = ["person__name", "org_unit__name"]
-    autocomplete_fields = ["org_unit"]
-    raw_id_fields = ["person"]
+    # Autocomplete, not a raw id: its choices (and the label it shows for a posted id) come
+    # from the scoped person admin, so an id outside the scope never reveals a name.
+    autocomplete_fields = ["org_unit", "person"]
     actions = [export_xlsx, "end_seats"]
 
     @admin.display(description=_("sitting"), boolean=True)
@@ -610,8 +610,7 @@ class TopTenEntryInline(ScopedAdminMixin, admin.TabularInline):
     model = TopSecretaryEntry
     formset = TopTenFormSet
     fields = ["rank", "person", "branch", "citation"]
-    raw_id_fields = ["person"]
-    autocomplete_fields = ["branch"]
+    autocomplete_fields = ["person", "branch"]  # scoped choices (see CommitteeMembershipAdmin)
     ordering = ["rank"]
     extra = 3
     max_num = services.MAX_TOP_TEN
@@ -675,26 +674,19 @@ class TopSecretarySelectionAdmin(RefusalNotLoggedMixin, ServiceErrorsMixin, Scop
         return super().has_delete_permission(request, obj)
 
     def save_model(self, request, obj, form, change):
-        saved = self._run_service(request, services.save_top_ten_selection, request.user, obj)
-        if saved is not None:
-            obj.pk = saved.pk
+        """Saved with its entries in save_related: one service call, all or nothing (a new
+        month is checked against the new entries, not the old ones)."""
 
     def save_related(self, request, form, formsets, change):
         for formset in formsets:
             formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-        if getattr(request, "service_error", None) or form.instance.pk is None:
-            return
+        selection = form.instance
+        creating = selection.pk is None
         entries = [entry for formset in formsets for entry in _formset_entries(formset)]
-        self._run_service(request, services.set_top_ten_entries, request.user, form.instance,
-                          entries)
-
-    def response_add(self, request, obj, post_url_continue=None):
-        if getattr(request, "service_error", None) and obj.pk is not None:
-            # The heading was saved, the entries were refused: go on editing it.
-            return HttpResponseRedirect(
-                reverse("admin:party_org_topsecretaryselection_change", args=[obj.pk])
-            )
-        return super().response_add(request, obj, post_url_continue)
+        saved = self._run_service(request, services.save_top_ten_selection, request.user,
+                                  selection, entries)
+        if saved is None and creating:
+            selection.pk = None  # rolled back: nothing to go on editing
 
     def delete_model(self, request, obj):
         self._run_service(request, services.delete_top_ten_selection, request.user, obj)

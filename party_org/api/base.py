@@ -1,5 +1,7 @@
 """API building blocks shared by every app: scoped viewsets, permissions, error mapping."""
 
+import django_filters
+from django import forms
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
@@ -54,3 +56,17 @@ class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
         if request is None:
             return queryset.none()
         return scoped(request.user, queryset)
+
+
+MAX_ID = 2**63 - 1  # the largest key the databases store: beyond it a lookup would overflow
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A row id: a whole number within the id column's range, else a 400 naming the parameter."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)

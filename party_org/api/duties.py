@@ -3,6 +3,7 @@ normal/emergency switching (平急结合). Lists are scoped, foreign keys choose
 caller's scope, and every write goes through party_org.services.duties."""
 
 import django_filters
+from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Count, DecimalField, Prefetch, Q, Sum, Value
 from django.db.models.functions import Coalesce
@@ -30,7 +31,7 @@ from ..models import (
 from ..personal_data import reveal
 from ..selectors import Subtree, org_units_for
 from ..services import duties as services
-from .base import Conflict, ScopedModelViewSet, ScopedPrimaryKeyRelatedField
+from .base import MAX_ID, Conflict, IdFilter, ScopedModelViewSet, ScopedPrimaryKeyRelatedField
 from .permissions import ScopedModelPermissions
 
 ZERO_HOURS = Value(0, output_field=DecimalField(max_digits=9, decimal_places=1))
@@ -42,6 +43,10 @@ class ActionPermission(ScopedModelPermissions):
     perms_map = {**ScopedModelPermissions.perms_map, "POST": ["%(app_label)s.view_%(model_name)s"]}
 
 
+# Ids are BigAutoField values: anything outside 1..2**63-1 is refused before it reaches the
+# database (where it would overflow the column type).
+
+
 def _members():
     return PartyMember.objects.select_related("person", "org_unit")
 
@@ -50,7 +55,7 @@ class AncestorFilterSet(django_filters.FilterSet):
     """`ancestor=<unit id>`: rows whose unit (at `ancestor_path`) lies in that unit's subtree."""
 
     ancestor_path = ""
-    ancestor = django_filters.NumberFilter(
+    ancestor = IdFilter(
         method="filter_ancestor", label=_("ancestor unit id (the whole subtree, itself included)")
     )
 
@@ -157,9 +162,9 @@ class RegistrationSerializer(serializers.ModelSerializer):
 
 class RegistrationFilter(AncestorFilterSet):
     ancestor_path = "branch"
-    work_unit = django_filters.NumberFilter(field_name="work_unit_id", label=_("work unit id"))
-    branch = django_filters.NumberFilter(field_name="branch_id", label=_("branch id"))
-    member = django_filters.NumberFilter(field_name="member_id", label=_("party member id"))
+    work_unit = IdFilter(field_name="work_unit_id", label=_("work unit id"))
+    branch = IdFilter(field_name="branch_id", label=_("branch id"))
+    member = IdFilter(field_name="member_id", label=_("party member id"))
     status = django_filters.ChoiceFilter(
         choices=InServiceRegistration.Status.choices, label=_("status")
     )
@@ -270,10 +275,10 @@ class ServiceRecordSerializer(serializers.ModelSerializer):
 
 class ServiceRecordFilter(AncestorFilterSet):
     ancestor_path = "registration__branch"
-    registration = django_filters.NumberFilter(
+    registration = IdFilter(
         field_name="registration_id", label=_("registration id")
     )
-    work_unit = django_filters.NumberFilter(
+    work_unit = IdFilter(
         field_name="registration__work_unit_id", label=_("work unit id")
     )
     served_from = django_filters.DateFilter(
@@ -352,7 +357,7 @@ class PostSerializer(serializers.ModelSerializer):
 
 class PostFilter(AncestorFilterSet):
     ancestor_path = "org_unit"
-    org_unit = django_filters.NumberFilter(field_name="org_unit_id", label=_("branch id"))
+    org_unit = IdFilter(field_name="org_unit_id", label=_("branch id"))
     kind = django_filters.MultipleChoiceFilter(choices=PostKind.choices, label=_("kind"))
     is_active = django_filters.BooleanFilter(label=_("active"))
 
@@ -417,8 +422,8 @@ class PostAssignmentSerializer(serializers.ModelSerializer):
 
 class PostAssignmentFilter(AncestorFilterSet):
     ancestor_path = "post__org_unit"
-    post = django_filters.NumberFilter(field_name="post_id", label=_("post id"))
-    member = django_filters.NumberFilter(field_name="member_id", label=_("party member id"))
+    post = IdFilter(field_name="post_id", label=_("post id"))
+    member = IdFilter(field_name="member_id", label=_("party member id"))
     current = django_filters.BooleanFilter(
         field_name="ended_on", lookup_expr="isnull", label=_("current (not ended)")
     )
@@ -440,12 +445,9 @@ class PostAssignmentViewSet(ScopedModelViewSet):
     def perform_create(self, serializer):
         data = serializer.validated_data
         assignment = services.assign_post(
-            self.request.user, data["post"], data["member"], data["started_on"]
+            self.request.user, data["post"], data["member"], data["started_on"],
+            data.get("ended_on"),
         )
-        if data.get("ended_on"):
-            assignment = services.end_post_assignment(
-                self.request.user, assignment, data["ended_on"]
-            )
         serializer.instance = self.get_queryset().get(pk=assignment.pk)
 
     def perform_update(self, serializer):
@@ -591,7 +593,9 @@ class EmergencyActivationFilter(AncestorFilterSet):
 
 
 class AcknowledgeSerializer(serializers.Serializer):
-    member = serializers.IntegerField(help_text=_("party member id"))
+    member = serializers.IntegerField(
+        min_value=1, max_value=MAX_ID, help_text=_("party member id")
+    )
     note = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
 

@@ -6,11 +6,12 @@ through party_org.services.members, so the API keeps the same history and change
 """
 
 import django_filters
+from django import forms
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from .. import personal_data
+from .. import personal_data, pii
 from ..models import (
     Gender,
     MemberCategory,
@@ -24,7 +25,7 @@ from ..models import (
 from ..models.members import RecordLocation
 from ..selectors import Subtree, org_units_for
 from ..services import members as services
-from .base import Conflict, ScopedModelViewSet, ScopedPrimaryKeyRelatedField
+from .base import Conflict, IdFilter, ScopedModelViewSet, ScopedPrimaryKeyRelatedField
 
 
 def _read_context(serializer, area):
@@ -38,7 +39,15 @@ def _reader(serializer):
     return getattr(request, "user", None)
 
 
+
+
 class AncestorFilterMixin:
+    id_number_path = ""
+
+    def filter_id_number(self, queryset, name, value):
+        lookup = pii.id_number_lookup(value, self.id_number_path)
+        return queryset.none() if lookup is None else queryset.filter(**lookup)
+
     def filter_ancestor(self, queryset, name, value):
         # The ancestor must itself be visible to the user, else the answer is empty.
         node = org_units_for(self.request.user).filter(pk=value).first()
@@ -90,18 +99,21 @@ class PersonSerializer(serializers.ModelSerializer):
 
 
 class PersonFilter(AncestorFilterMixin, django_filters.FilterSet):
-    org_unit = django_filters.NumberFilter(field_name="org_unit_id", label=_("unit id"))
-    ancestor = django_filters.NumberFilter(
+    org_unit = IdFilter(field_name="org_unit_id", label=_("unit id"))
+    ancestor = IdFilter(
         method="filter_ancestor", label=_("ancestor unit id (the whole subtree, itself included)")
     )
     gender = django_filters.ChoiceFilter(choices=Gender.choices, label=_("gender"))
+    id_number = django_filters.CharFilter(
+        method="filter_id_number", label=_("ID number (the full 18 characters)")
+    )
     is_member = django_filters.BooleanFilter(
         field_name="membership", lookup_expr="isnull", exclude=True, label=_("is a party member")
     )
 
     class Meta:
         model = Person
-        fields = ["org_unit", "ancestor", "gender", "is_member"]
+        fields = ["org_unit", "ancestor", "gender", "is_member", "id_number"]
 
 
 class PersonViewSet(ScopedModelViewSet):
@@ -247,23 +259,27 @@ class MemberFilter(AncestorFilterMixin, django_filters.FilterSet):
         choices=MemberCategory.choices, label=_("category")
     )
     status = django_filters.MultipleChoiceFilter(choices=MemberStatus.choices, label=_("status"))
-    org_unit = django_filters.NumberFilter(
+    org_unit = IdFilter(
         field_name="org_unit_id", label=_("branch or building group id")
     )
-    ancestor = django_filters.NumberFilter(
+    ancestor = IdFilter(
         method="filter_ancestor",
         label=_("ancestor unit id (members of the whole subtree, itself included)"),
     )
     record_location = django_filters.ChoiceFilter(
         choices=RecordLocation.choices, label=_("membership record")
     )
-    employer = django_filters.NumberFilter(field_name="employer_id", label=_("employer unit id"))
+    employer = IdFilter(field_name="employer_id", label=_("employer unit id"))
+    id_number = django_filters.CharFilter(
+        method="filter_id_number", label=_("ID number (the full 18 characters)")
+    )
+    id_number_path = "person__"
 
     class Meta:
         model = PartyMember
         fields = [
             "category", "status", "org_unit", "ancestor", "record_location", "employer",
-            "is_veteran", "is_cadre", "fifty_years",
+            "is_veteran", "is_cadre", "fifty_years", "id_number",
         ]
 
 

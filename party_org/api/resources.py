@@ -6,6 +6,7 @@ scope again, and records the change), so the API and the admin obey the same rul
 """
 
 import django_filters
+from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.http import Http404
@@ -44,7 +45,7 @@ from ..selectors_resources import (
     five_haves_summary,
 )
 from ..services import resources as services
-from .base import ScopedPrimaryKeyRelatedField, ScopedViewSetMixin
+from .base import IdFilter, ScopedPrimaryKeyRelatedField, ScopedViewSetMixin
 from .serializers import OrgUnitBriefSerializer
 
 CHECKLIST_CHOICES = [
@@ -55,13 +56,14 @@ CHECKLIST_CHOICES = [
 # ---- shared filters --------------------------------------------------------------------------
 
 
+
 class SubtreeFilterSet(django_filters.FilterSet):
     """`ancestor=<id>`: rows anywhere in that unit's subtree (the unit must be in scope)."""
 
-    ancestor = django_filters.NumberFilter(
+    ancestor = IdFilter(
         method="filter_ancestor", label=_("ancestor unit id (the whole subtree, itself included)")
     )
-    org_unit = django_filters.NumberFilter(field_name="org_unit_id", label=_("unit id"))
+    org_unit = IdFilter(field_name="org_unit_id", label=_("unit id"))
 
     def filter_ancestor(self, queryset, name, value):
         node = org_units_for(self.request.user).filter(pk=value).first()
@@ -274,7 +276,7 @@ class FundEntryViewSet(ReadCreateViewSet):
 
 
 class AgreementFilter(SubtreeFilterSet):
-    work_unit = django_filters.NumberFilter(field_name="work_unit_id", label=_("work unit id"))
+    work_unit = IdFilter(field_name="work_unit_id", label=_("work unit id"))
 
     class Meta:
         model = CoBuildingAgreement
@@ -294,6 +296,9 @@ class AgreementSerializer(serializers.ModelSerializer):
             "liaison", "is_active",
         ]
         read_only_fields = ["is_active"]
+        # No unique-together validator: signing an ended pairing again is allowed, and the
+        # service refuses an active duplicate with a message that names both sides.
+        validators = []
 
 
 class AgreementUpdateSerializer(serializers.ModelSerializer):

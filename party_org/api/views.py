@@ -10,14 +10,14 @@ from .. import services
 from ..models import OrgKind, OrgUnit
 from ..selectors import Subtree, org_units_for, with_child_counts
 from ..statistics import Period, registry
-from .base import Conflict, ScopedModelViewSet
+from .base import Conflict, IdFilter, ScopedModelViewSet
 from .serializers import OrgUnitDetailSerializer, OrgUnitSerializer, StatsSerializer
 
 
 class OrgUnitFilter(django_filters.FilterSet):
-    parent = django_filters.NumberFilter(field_name="parent_id", label=_("parent unit id"))
+    parent = IdFilter(field_name="parent_id", label=_("parent unit id"))
     kind = django_filters.MultipleChoiceFilter(choices=OrgKind.choices, label=_("kind"))
-    ancestor = django_filters.NumberFilter(
+    ancestor = IdFilter(
         method="filter_ancestor", label=_("ancestor unit id (the whole subtree, itself included)")
     )
     is_active = django_filters.BooleanFilter(label=_("active"))

@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.db.models.deletion import ProtectedError, RestrictedError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -153,12 +154,15 @@ def update_work_unit(user, unit, **fields):
 
 def delete_work_unit(user, unit):
     _require(user, "party_org.delete_workunit")
-    if unit.employees.exists() or unit.registrations.exists():
+    # Members, registrations, co-building agreements and resources all protect the unit.
+    try:
+        with transaction.atomic():
+            unit.delete()
+    except (ProtectedError, RestrictedError):
         raise ValidationError(
-            _("“%(name)s” is still the employer of members or has registrations; it cannot be "
-              "deleted.") % {"name": unit.name}
-        )
-    unit.delete()
+            _("“%(name)s” is still the employer of members, has registrations or is a "
+              "co-building unit; it cannot be deleted.") % {"name": unit.name}
+        ) from None
 
 
 # ---- 双报到: in-service registrations --------------------------------------------------------
@@ -266,6 +270,11 @@ def update_registration(user, registration, **fields):
         if "registered_on" in fields:
             fields["registered_on"] = _as_date(fields["registered_on"], "registered_on")
             _not_in_future(fields["registered_on"], "registered_on", errors)
+            if fresh.ended_on and fields["registered_on"] > fresh.ended_on:
+                errors.setdefault("registered_on", []).append(
+                    _("The registration ended on %(date)s; it cannot begin after that.")
+                    % {"date": fresh.ended_on}
+                )
             first_service = fresh.service_records.order_by("served_on").first()
             if first_service and first_service.served_on < fields["registered_on"]:
                 errors.setdefault("registered_on", []).append(
@@ -337,6 +346,8 @@ def delete_registration(user, registration):
     _require(user, "party_org.delete_inserviceregistration")
     _require_scope(user, registration.branch)
     with transaction.atomic():
+        # The lock orders this after any record_service/evaluate_registration in flight.
+        InServiceRegistration.objects.select_for_update().filter(pk=registration.pk).first()
         if registration.service_records.exists() or registration.evaluations.exists():
             raise ValidationError(
                 _("This registration has service records or evaluations; end it instead of "
@@ -456,24 +467,31 @@ def delete_service_record(user, record):
         record.delete()
 
 
-def evaluate_registration(user, registration, year, rating, comment=""):
-    """The branch's evaluation of a registered member for a year; a second one replaces it."""
-    _require(user, "party_org.add_registrationevaluation")
-    _require_scope(user, registration.branch)
+def evaluation_problems(registration, year, rating):
+    """Why this evaluation cannot be made, as {field: [messages]} (also used by forms)."""
     errors = {}
-    try:
-        year = int(year)
-    except (TypeError, ValueError):
-        raise ValidationError({"year": [_("Enter a year, e.g. 2025.")]}) from None
-    if not registration.registered_on.year <= year <= _today().year:
+    if year is not None and not registration.registered_on.year <= year <= _today().year:
         errors["year"] = [
             _("Choose a year from %(first)s to %(last)s.")
             % {"first": registration.registered_on.year, "last": _today().year}
         ]
-    if rating not in RegistrationEvaluation.Rating.values:
+    if rating is not None and rating not in RegistrationEvaluation.Rating.values:
         errors["rating"] = [_("Choose a rating.")]
-    _raise(errors)
+    return errors
+
+
+def evaluate_registration(user, registration, year, rating, comment=""):
+    """The branch's evaluation of a registered member for a year; a second one replaces it."""
+    _require(user, "party_org.add_registrationevaluation")
+    _require_scope(user, registration.branch)
+    try:
+        year = int(year)
+    except (TypeError, ValueError):
+        raise ValidationError({"year": [_("Enter a year, e.g. 2025.")]}) from None
+    _raise(evaluation_problems(registration, year, rating))
     with transaction.atomic():
+        # The lock orders this after a delete_registration in flight (evaluations cascade).
+        InServiceRegistration.objects.select_for_update().filter(pk=registration.pk).first()
         existing = (
             RegistrationEvaluation.objects.select_for_update()
             .filter(registration=registration, year=year)
@@ -615,6 +633,8 @@ def delete_post(user, post):
     _require(user, "party_org.delete_post")
     _require_scope(user, post.org_unit)
     with transaction.atomic():
+        # The lock orders this after any assign_post in flight.
+        Post.objects.select_for_update().filter(pk=post.pk).first()
         if post.assignments.exists() or post.registrations.exists():
             raise ValidationError(
                 _("“%(post)s” has been held by members; close it (untick “active”) instead of "
@@ -627,12 +647,22 @@ def delete_post(user, post):
         post.delete()
 
 
-def assign_post(user, post, member, started_on):
-    """A member of the post's branch takes the post."""
+def _assignment_end_errors(started_on, ended_on, errors):
+    _not_in_future(ended_on, "ended_on", errors)
+    if ended_on < started_on:
+        errors.setdefault("ended_on", []).append(
+            _("An assignment cannot end before it began (%(date)s).") % {"date": started_on}
+        )
+
+
+def assign_post(user, post, member, started_on, ended_on=None):
+    """A member of the post's branch takes the post (`ended_on`: a past assignment, recorded
+    whole, so a refused end date saves nothing)."""
     _require(user, "party_org.add_postassignment")
     _require_scope(user, post.org_unit)
     _require_member_scope(user, member)
     started_on = _as_date(started_on, "started_on")
+    ended_on = _as_date(ended_on, "ended_on") if ended_on else None
     with transaction.atomic():
         # Locking the post serialises assignments to it, so "not twice at once" holds.
         fresh = (
@@ -651,6 +681,8 @@ def assign_post(user, post, member, started_on):
                 % {"member": member.person.name, "unit": fresh.org_unit.name}
             ]
         _not_in_future(started_on, "started_on", errors)
+        if ended_on is not None:
+            _assignment_end_errors(started_on, ended_on, errors)
         _raise(errors)
         if PostAssignment.objects.filter(
             post=fresh, member=member, ended_on__isnull=True
@@ -660,7 +692,7 @@ def assign_post(user, post, member, started_on):
                             % {"member": member.person.name, "post": fresh.name}]}
             )
         assignment = PostAssignment.objects.create(
-            post=fresh, member=member, started_on=started_on
+            post=fresh, member=member, started_on=started_on, ended_on=ended_on
         )
         _record(
             user, CREATE, assignment, fresh.org_unit,
@@ -686,12 +718,7 @@ def end_post_assignment(user, assignment, ended_on=None):
         if fresh.ended_on is not None:
             raise ValidationError(_("This assignment has already ended."))
         errors = {}
-        _not_in_future(ended_on, "ended_on", errors)
-        if ended_on < fresh.started_on:
-            errors.setdefault("ended_on", []).append(
-                _("An assignment cannot end before it began (%(date)s).")
-                % {"date": fresh.started_on}
-            )
+        _assignment_end_errors(fresh.started_on, ended_on, errors)
         _raise(errors)
         before = audit.snapshot(fresh, ASSIGNMENT_FIELDS)
         fresh.ended_on = ended_on

@@ -45,6 +45,35 @@ MEMBER_FIELDS = (
 # Changes to these are dated events in the member's history; the rest are corrections.
 HISTORY_FIELDS = ("category", "org_unit", "status")
 UNCHANGED = object()
+PARTY_FOUNDED = dt.date(1921, 7, 1)
+
+
+def _add_years(day, years):
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def membership_date_problems(joined_on, birth_date=None, fifty_years=False, today=None):
+    """{field: [messages]} for a joining date (and the 50-years flag) that cannot be right.
+
+    The one rule for the forms, the API and the Excel import.
+    """
+    today = today or _today()
+    errors = {}
+    if joined_on:
+        if joined_on > today:
+            errors["joined_on"] = [_("The joining date is in the future.")]
+        elif joined_on < PARTY_FOUNDED:
+            errors["joined_on"] = [_("The joining date is before the Party was founded.")]
+        elif birth_date and joined_on < _add_years(birth_date, 18):
+            errors["joined_on"] = [_("The joining date is before the member's 18th birthday.")]
+        if fifty_years and today.year - joined_on.year < 50:
+            errors["fifty_years"] = [
+                _("Marked 光荣在党50年, but the joining date is less than 50 years ago.")
+            ]
+    return errors
 
 
 # ---- people ----------------------------------------------------------------------------------
@@ -124,6 +153,8 @@ def _apply_person_values(user, person, fields, phone, id_number):
         person.full_clean(exclude=["id_number_hash"])
     except ValidationError as error:
         _merge(errors, error)
+    if isinstance(person.birth_date, dt.date) and person.birth_date > _today():
+        errors.setdefault("birth_date", []).append(_("The date cannot be in the future."))
     if "id_number" not in errors:
         for field, messages in _check_against_id(person).items():
             errors.setdefault(field, []).extend(messages)
@@ -276,6 +307,7 @@ def _check_date(effective_on, joined_on, field="effective_on"):
 
 
 def _full_clean_member(member):
+    errors = {}
     try:
         member.full_clean(exclude=["person"] if member.pk else None)
     except ValidationError as error:
@@ -285,7 +317,14 @@ def _full_clean_member(member):
         ):
             # The one-to-one clash gets a message that names the situation.
             errors["person"] = [_("This person is already recorded as a party member.")]
-        raise ValidationError(errors) from None
+    if "joined_on" not in errors:
+        birth_date = member.person.birth_date if member.person_id else None
+        for field, messages in membership_date_problems(
+            member.joined_on, birth_date, member.fifty_years
+        ).items():
+            errors.setdefault(field, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
 
 
 def _new_member(fields):
@@ -313,8 +352,6 @@ def _validate_new_member(member, transferred_in_on):
         _full_clean_member(member)
     except ValidationError as error:
         _merge(errors, error)
-    if member.joined_on and member.joined_on > _today():
-        errors.setdefault("joined_on", []).append(_("The date cannot be in the future."))
     if transferred_in_on is not None:
         try:
             _check_date(transferred_in_on, member.joined_on, field="transferred_in_on")

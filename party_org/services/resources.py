@@ -288,6 +288,8 @@ def sign_agreement(user, work_unit, org_unit, signed_on, liaison=""):
                   _("A co-building agreement is signed with a community or a branch."))
     _check_entry_date(signed_on, "signed_on")
     with transaction.atomic():
+        # Two signings of the same pair at once: the second waits, then finds the first.
+        _lock_unit(org_unit)
         existing = (
             CoBuildingAgreement.objects.select_for_update()
             .filter(work_unit=work_unit, org_unit=org_unit).first()
@@ -582,8 +584,9 @@ def _month_bounds(month):
     return first, first.replace(day=calendar.monthrange(first.year, first.month)[1])
 
 
-def save_top_ten_selection(user, selection):
-    """Create or change the heading of a selection (its district/street and month)."""
+def save_top_ten_selection(user, selection, entries=None):
+    """Create or change the heading of a selection (its district/street and month). With
+    `entries`, its entries are replaced in the same transaction (all or nothing)."""
     creating = selection.pk is None
     _require(user, "party_org.add_topsecretaryselection" if creating
              else "party_org.change_topsecretaryselection")
@@ -596,6 +599,8 @@ def save_top_ten_selection(user, selection):
         raise ValidationError({"month": [_("Enter the month.")]})
     selection.month = selection.month.replace(day=1)
     with transaction.atomic():
+        # Serialises two savings of the same unit and month (the unique check below).
+        _lock_unit(selection.org_unit)
         if not creating:
             stored = (
                 TopSecretarySelection.objects.select_for_update().filter(pk=selection.pk).first()
@@ -605,12 +610,20 @@ def save_top_ten_selection(user, selection):
             _require_scope(user, stored.org_unit)
             if stored.published:
                 raise ValidationError(_published_is_read_only())
-            if stored.org_unit_id != selection.org_unit_id and stored.entries.exists():
+            kept = [] if entries is not None else list(
+                stored.entries.select_related("person", "branch")
+            )
+            if kept and stored.org_unit_id != selection.org_unit_id:
                 raise ValidationError(
                     {"org_unit": [
                         _("Remove the entries before moving the selection to another unit.")
                     ]}
                 )
+            if kept and stored.month != selection.month:
+                # The kept entries were checked against the old month's secretary seats.
+                error = validate_top_ten(selection, kept)
+                if error is not None:
+                    raise ValidationError({"month": error.messages})
         selection.published = False
         try:
             selection.validate_constraints()
@@ -623,6 +636,8 @@ def save_top_ten_selection(user, selection):
         audit.record(user, CREATE if creating else UPDATE, selection, selection.org_unit,
                      _("Top ten selection saved: %(s)s") % {"s": selection},
                      audit.snapshot(selection, ("org_unit", "month")))
+        if entries is not None:
+            set_top_ten_entries(user, selection, entries)
     return selection
 
 

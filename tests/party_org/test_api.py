@@ -40,10 +40,15 @@ def test_list_filters(tree, users, api_for):
     assert ordered.index("A1") < ordered.index("A1a") < ordered.index("A2") < ordered.index("A2G")
 
 
-def test_invalid_filter_value_is_a_clear_400(tree, users, api_for):
-    response = api_for(users["admin"]).get("/api/v1/org-units/", {"kind": "palace"})
+@pytest.mark.parametrize(
+    "params",
+    [{"kind": "palace"}, {"parent": "9" * 30}, {"ancestor": "-1"}, {"ancestor": "1.5"},
+     {"parent": "abc"}],
+)
+def test_invalid_filter_value_is_a_clear_400(tree, users, api_for, params):
+    response = api_for(users["admin"]).get("/api/v1/org-units/", params)
     assert response.status_code == 400
-    assert "kind" in response.json()
+    assert set(params) <= set(response.json())
 
 
 def test_detail_has_the_path_of_ancestors(tree, users, api_for):

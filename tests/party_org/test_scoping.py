@@ -286,3 +286,23 @@ def test_admin_changelist_query_count_does_not_grow(tree, users, admin_client_fo
         response = client.get(CHANGELIST)
     assert len(response.context["cl"].result_list) > 20
     assert len(small) == len(big), [q["sql"] for q in big]
+
+
+def test_export_keeps_formula_like_text_as_text(tree, users, admin_client_for):
+    OrgUnit.objects.filter(code="A2").update(name="=HYPERLINK(\"http://x\",\"y\")")
+    response = admin_client_for(users["comm_a"]).post(
+        CHANGELIST, {"action": "export_xlsx", "_selected_action": [tree["a2"].pk]}
+    )
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    cell = sheet.cell(row=2, column=2)
+    assert cell.value.startswith("=HYPERLINK") and cell.data_type == "s"
+
+
+@pytest.mark.parametrize("parent", ["9" * 30, "abc", "-3"])
+def test_admin_bad_parent_value_is_a_form_error(tree, users, admin_client_for, parent):
+    response = admin_client_for(users["admin"]).post(
+        "/admin/party_org/orgunit/add/",
+        {"name": "x", "code": "X9", "kind": "branch", "parent": parent, "is_active": "on"},
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["parent"]
