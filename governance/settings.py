@@ -214,6 +214,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Dozens of tags: let readers filter by tag and link to one.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "filter": True, "persistAuthorization": True},
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Several models have fields named kind/status/category: give each choice set its own name.
@@ -228,6 +230,7 @@ SPECTACULAR_SETTINGS = {
         "FundCategoryEnum": "party_org.models.FundCategory",
         "ListKindEnum": "party_org.models.ListKind",
         "ListItemStatusEnum": "party_org.models.ListItem.Status",
+        "GridWorkerKindEnum": "grids.models.GridWorkerKind",
     },
 }
 

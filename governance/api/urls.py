@@ -1,10 +1,18 @@
-"""/api/v1/: each app's router, the OpenAPI schema and its documentation (assets served locally)."""
+"""/api/v1/: one router for every app's viewsets, the OpenAPI schema and its documentation."""
 
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from grids.api import urls as grids_api
+from party_org.api import urls as party_org_api
+
+router = DefaultRouter()
+for app_api in (party_org_api, grids_api):
+    app_api.register(router)
 
 urlpatterns = [
-    path("", include("party_org.api.urls")),
+    path("", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),

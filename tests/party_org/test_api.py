@@ -14,9 +14,10 @@ from tests.conftest import make
 pytestmark = pytest.mark.django_db
 
 # Superuser: list = ancestor lookup, count, page; stats = the node, then the grouped queries of
-# every registered figure group (org units 3, members 2, duties 6, resources 5).
+# every registered figure group (org units 3, members 2, duties 6, resources 5, grid territory 2,
+# gridding 3).
 EXPECTED_LIST_QUERIES = 3
-EXPECTED_STATS_QUERIES = 17
+EXPECTED_STATS_QUERIES = 22
 
 
 def codes(response):

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from grids import demo as grids_demo
 from party_org import demo, services
 from party_org.models import OrgKind, OrgUnit, StaffRole
 
@@ -83,6 +84,7 @@ class Command(BaseCommand):
             created = self._node(DISTRICT, None, "", 0)
             users = self._users()
             ledgers = demo.build()
+            ledgers.update(grids_demo.build())
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready: {created} new organisation units, {users} new users "

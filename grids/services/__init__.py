@@ -1,0 +1,1 @@
+"""State changes of grids, one module per area."""
