@@ -176,6 +176,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "party_org.tasks.verify_org_tree",
         "schedule": 24 * 60 * 60,
     },
+    "escalate-overdue-grid-events": {
+        "task": "grids.escalate_overdue_events",
+        "schedule": 15 * 60,
+    },
 }
 
 if REDIS_URL:

@@ -22,3 +22,16 @@ class GridsConfig(AppConfig):
         # Care flags (health, disability, hardship) only for the staff who look after people.
         for role in (street, community, secretary, grid):
             grant(role, "grids.household", "custom:view_care_flags")
+        for model in ("grids.gridevent",):
+            grant_all_roles(model, edit=(street, community, secretary, grid))
+            for role in (street, community, secretary):
+                grant(role, model, "custom:file_gridevent")
+        for model in ("grids.gridevent", "grids.grideventlog", "grids.grideventphoto",
+                      "grids.eventcategory"):
+            grant_all_roles(model, view=(street, community, secretary, grid))
+        grant_all_roles("grids.grideventphoto", edit=(street, community, secretary, grid))
+        grant_all_roles("grids.department", manage=(street,), view=(community, secretary, grid))
+        grant_all_roles("grids.patrolpoint", manage=(street, community), edit=(secretary,),
+                        view=(grid,))
+        for model in ("grids.patrolcheckin", "grids.householdvisit"):
+            grant_all_roles(model, manage=(street, community), edit=(secretary, grid))

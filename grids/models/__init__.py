@@ -11,3 +11,15 @@ from .territory import (  # noqa: F401
     ResidentListEntry,
 )
 from .gridding import Grid, GridAssignment, GridCoverage, GridWorker, GridWorkerKind  # noqa: F401
+from .events import (  # noqa: F401
+    OPEN_STATUSES,
+    Department,
+    EventAction,
+    EventCategory,
+    EventSource,
+    EventStatus,
+    GridEvent,
+    GridEventLog,
+    GridEventPhoto,
+)
+from .patrols import HouseholdVisit, PatrolCheckin, PatrolPoint  # noqa: F401
