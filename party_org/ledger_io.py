@@ -1431,6 +1431,11 @@ def _cipher():
     return pii._fernet(pii._derived_key("ledger-import"))
 
 
+def _kind(category):
+    """A member ledger's category, or another importer's own kind (e.g. "households")."""
+    return str(getattr(category, "value", category))
+
+
 class PendingUpload:
     """An uploaded ledger kept server-side (encrypted) until it is committed or a day old.
 
@@ -1458,7 +1463,7 @@ class PendingUpload:
         token = secrets.token_urlsafe(24)
         blob, meta_path = cls._paths(token)
         meta = {
-            "user": user.pk, "category": MemberCategory(category).value, "model": model_label,
+            "user": user.pk, "category": _kind(category), "model": model_label,
             "filename": os.path.basename(filename or ""), "created": time.time(),
         }
         blob.write_bytes(_cipher().encrypt(data))
@@ -1477,7 +1482,7 @@ class PendingUpload:
             return None
         if (
             meta.get("user") != user.pk
-            or meta.get("category") != MemberCategory(category).value
+            or meta.get("category") != _kind(category)
             or meta.get("model") != model_label
             or time.time() - meta.get("created", 0) > PENDING_MAX_AGE
         ):

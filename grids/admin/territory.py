@@ -33,6 +33,7 @@ from ..models import (
 )
 from ..models.territory import COMPOUND_UNIT_KINDS
 from ..services import territory as services
+from .household_import import HouseholdImportMixin
 
 RelatedOnly = admin.RelatedOnlyFieldListFilter
 
@@ -431,7 +432,7 @@ SENSITIVE_LOOKUPS = {
 
 
 @admin.register(Household)
-class HouseholdAdmin(TerritoryAdmin):
+class HouseholdAdmin(HouseholdImportMixin, TerritoryAdmin):
     form = HouseholdForm
     list_display = [
         "room_label", "compound", "building_label", "entrance_label", "head",
