@@ -6,6 +6,7 @@ refuses to start without a real SECRET_KEY and FIELD_ENCRYPTION_KEY.
 """
 
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
@@ -159,7 +160,21 @@ STORAGES = {
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "data" / "media"))
 
+# Public resident reports (随手拍): photo size cap and per-address limits ("count/seconds").
+GRID_EVENT_PHOTO_MAX_BYTES = int(os.environ.get("GRID_EVENT_PHOTO_MAX_BYTES", str(5 * 1024 * 1024)))
+GRID_REPORT_RATE_LIMIT = os.environ.get("GRID_REPORT_RATE_LIMIT", "5/600")
+GRID_TRACK_RATE_LIMIT = os.environ.get("GRID_TRACK_RATE_LIMIT", "30/60")
+# Reverse proxies in front of the app that append to X-Forwarded-For; 0 trusts REMOTE_ADDR only.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+
 LOGIN_URL = "admin:login"
+
+# Property service: the transition subsidy of 财政补贴过渡 (seed 003: 0.5 yuan per m² per month for
+# six months) and the service scores below which a compound is on the red/yellow watch list.
+PROPERTY_SUBSIDY_RATE = Decimal(os.environ.get("PROPERTY_SUBSIDY_RATE", "0.50"))
+PROPERTY_SUBSIDY_MONTHS = int(os.environ.get("PROPERTY_SUBSIDY_MONTHS", "6"))
+PROPERTY_WATCH_RED_BELOW = Decimal(os.environ.get("PROPERTY_WATCH_RED_BELOW", "3.0"))
+PROPERTY_WATCH_YELLOW_BELOW = Decimal(os.environ.get("PROPERTY_WATCH_YELLOW_BELOW", "3.5"))
 
 # Redis and Celery: eager in process unless REDIS_URL points at a broker.
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -235,6 +250,9 @@ SPECTACULAR_SETTINGS = {
         "ListKindEnum": "party_org.models.ListKind",
         "ListItemStatusEnum": "party_org.models.ListItem.Status",
         "GridWorkerKindEnum": "grids.models.GridWorkerKind",
+        "GridEventStatusEnum": "grids.models.EventStatus",
+        "GridEventActionEnum": "grids.models.EventAction",
+        "GridEventSourceEnum": "grids.models.EventSource",
     },
 }
 

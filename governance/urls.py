@@ -11,6 +11,7 @@ urlpatterns = [
     path("i18n/setlang/", set_language, name="set_language"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(("governance.api.urls", "api"), namespace="api")),
+    path("", include("grids.urls")),
 ]
 
 if settings.DEBUG:

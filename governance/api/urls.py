@@ -13,6 +13,7 @@ for app_api in (party_org_api, grids_api):
 
 urlpatterns = [
     path("", include(router.urls)),
+    *grids_api.urlpatterns,
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),

@@ -1,3 +1,3 @@
 """The admin of grids, one module per area (each registers its own ModelAdmins)."""
 
-from . import gridding, territory  # noqa: F401
+from . import events, gridding, patrols, territory  # noqa: F401

@@ -292,8 +292,14 @@ class GridEvent(models.Model):
             raise ValidationError(errors)
 
 
+PHOTO_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
+
+
 def event_photo_path(instance, filename):
-    return f"events/{instance.event_id}/{secrets.token_hex(8)}.{filename.rsplit('.', 1)[-1]}"
+    # Never keep an uploader's extension that a browser might render (.html, .svg).
+    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    ext = ext if ext in PHOTO_EXTENSIONS else "img"
+    return f"events/{instance.event_id}/{secrets.token_hex(8)}.{ext}"
 
 
 class GridEventPhoto(models.Model):
