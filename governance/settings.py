@@ -176,6 +176,29 @@ PROPERTY_SUBSIDY_MONTHS = int(os.environ.get("PROPERTY_SUBSIDY_MONTHS", "6"))
 PROPERTY_WATCH_RED_BELOW = Decimal(os.environ.get("PROPERTY_WATCH_RED_BELOW", "3.0"))
 PROPERTY_WATCH_YELLOW_BELOW = Decimal(os.environ.get("PROPERTY_WATCH_YELLOW_BELOW", "3.5"))
 
+# Micro-wishes, activities and the points ledger (seeds 000, 002, 003). A claim locks a wish for
+# VOLUNTEER_WISH_CLAIM_HOURS; points are paid on the rating or VOLUNTEER_WISH_PAY_UNRATED_DAYS after
+# fulfilment; wishes waiting longer than VOLUNTEER_WISH_UNCLAIMED_DAYS are flagged for staff.
+VOLUNTEER_WISH_CLAIM_HOURS = int(os.environ.get("VOLUNTEER_WISH_CLAIM_HOURS", "48"))
+VOLUNTEER_WISH_PAY_UNRATED_DAYS = int(os.environ.get("VOLUNTEER_WISH_PAY_UNRATED_DAYS", "7"))
+VOLUNTEER_WISH_UNCLAIMED_DAYS = int(os.environ.get("VOLUNTEER_WISH_UNCLAIMED_DAYS", "3"))
+# The check-in code works from this long before an activity starts until this long after it ends;
+# after this many wrong codes a sign-up can no longer check in by code.
+VOLUNTEER_CHECKIN_OPENS_MINUTES = int(os.environ.get("VOLUNTEER_CHECKIN_OPENS_MINUTES", "30"))
+VOLUNTEER_CHECKIN_CLOSES_MINUTES = int(os.environ.get("VOLUNTEER_CHECKIN_CLOSES_MINUTES", "30"))
+VOLUNTEER_CHECKIN_MAX_FAILURES = int(os.environ.get("VOLUNTEER_CHECKIN_MAX_FAILURES", "5"))
+POINTS_WISH_REWARD = Decimal(os.environ.get("POINTS_WISH_REWARD", "10"))
+POINTS_POST_DUTY = Decimal(os.environ.get("POINTS_POST_DUTY", "5"))
+# 公分 per 党员积分 when a retired member converts (seed 000).
+POINTS_CONVERSION_RATE = Decimal(os.environ.get("POINTS_CONVERSION_RATE", "10"))
+# Lifetime points needed for 1★..5★ (seed 003's star-rated points).
+POINTS_STAR_THRESHOLDS = [
+    Decimal(v) for v in env_list("POINTS_STAR_THRESHOLDS", "50,100,200,400,800")
+]
+# Party members of these categories earn 党员积分; everyone else (retired members included, whose
+# 公分 convert) earns 公分.
+POINTS_MEMBER_CATEGORIES = env_list("POINTS_MEMBER_CATEGORIES", "direct,mobile,in_service")
+
 # Redis and Celery: eager in process unless REDIS_URL points at a broker.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -194,6 +217,14 @@ CELERY_BEAT_SCHEDULE = {
     "escalate-overdue-grid-events": {
         "task": "grids.escalate_overdue_events",
         "schedule": 15 * 60,
+    },
+    "release-expired-wish-claims": {
+        "task": "volunteers.release_expired_claims",
+        "schedule": 15 * 60,
+    },
+    "pay-unrated-wishes": {
+        "task": "volunteers.pay_unrated_wishes",
+        "schedule": 60 * 60,
     },
 }
 

@@ -1,3 +1,3 @@
 """grids' figures for the statistics layer, one module per area (importing registers them)."""
 
-from . import gridding, territory  # noqa: F401
+from . import events, gridding, territory  # noqa: F401

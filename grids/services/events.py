@@ -87,7 +87,7 @@ def _enter(event, status, at):
 def _locked(event):
     """The event's row, locked for the rest of the transaction, fresh from the database."""
     return (
-        GridEvent.objects.select_for_update()
+        GridEvent.objects.select_for_update(of=("self",))
         .select_related("category", "org_unit", "escalated_to", "department")
         .get(pk=event.pk)
     )
@@ -481,7 +481,7 @@ def escalate_overdue(now=None, batch=500):
         with transaction.atomic():
             rows = (
                 overdue_events(now).filter(pk__in=ids[start:start + batch])
-                .select_for_update(skip_locked=True)
+                .select_for_update(skip_locked=True, of=("self",))
                 .select_related("category", "org_unit", "escalated_to")
             )
             for event in rows:

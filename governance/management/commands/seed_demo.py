@@ -4,6 +4,7 @@ Running it again changes nothing: every node is keyed by its code and every demo
 """
 
 import datetime as dt
+from collections import Counter
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -11,7 +12,9 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from grids import demo as grids_demo
+from grids import demo_events as grids_demo_events
 from party_org import demo, services
+from property_mgmt import demo as property_demo
 from party_org.models import OrgKind, OrgUnit, StaffRole
 
 DEMO_PASSWORD = "Demo@2026"
@@ -83,8 +86,10 @@ class Command(BaseCommand):
         with transaction.atomic():
             created = self._node(DISTRICT, None, "", 0)
             users = self._users()
-            ledgers = demo.build()
+            ledgers = Counter(demo.build())  # update() adds the counts of the same kind
             ledgers.update(grids_demo.build())
+            ledgers.update(grids_demo_events.build())
+            ledgers.update(property_demo.build())
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready: {created} new organisation units, {users} new users "
