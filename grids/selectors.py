@@ -16,10 +16,26 @@ def events_visible_to(user, queryset=None):
     q = scope_q(user, "org_unit")
     if q is None:
         return queryset
-    if user is not None and user.is_authenticated:
-        # A subquery, not a join: a join through department staff would repeat rows.
-        q |= Q(department__in=Department.objects.filter(staff=user).values("pk"))
+    departments = departments_of(user)
+    if departments:
+        q |= Q(department__in=departments)
     return queryset.filter(q)
+
+
+def departments_of(user):
+    """Ids of the departments the user staffs (cached on the user for the request).
+
+    Looked up first rather than OR-ed in as a subquery: the OR defeats the tree-range index for
+    everyone, and almost nobody staffs a department.
+    """
+    if user is None or not user.is_authenticated:
+        return []
+    cached = getattr(user, "_department_ids", None)
+    if cached is None:
+        cached = user._department_ids = list(
+            Department.objects.filter(staff=user).values_list("pk", flat=True)
+        )
+    return cached
 
 
 def event_handler_candidates(event):

@@ -187,5 +187,6 @@ def test_requests_run_a_fixed_number_of_queries(open_event, users, api_for):
             assert len(requests(client)) == n
         return len(queries)
 
-    # The role's permissions (user and group), the scope, the events and their logs.
-    assert count(2) == count(12) == 5
+    # The role's permissions (user and group), the scope, the user's departments, the events and
+    # their logs.
+    assert count(2) == count(12) == 6
