@@ -6,7 +6,8 @@
 
 Each benchmark runs in its own process (a clean Django set-up) against the same throwaway
 database: bench_seed_city.py first (it builds the city), then bench_stats.py on that city, then
-bench_import.py (a 180,000-member ledger import on that city).
+bench_import.py (a 180,000-member ledger import on that city), then bench_events.py (100,000
+grid events: their figures against SQL, and the events list under load on gunicorn).
 Their full output is shown as it comes; the table at the end sums it up.
 
 Exit status: 0 when both ran (a missed goal is reported in the table, not as a failure);
@@ -39,7 +40,7 @@ def verdict(ok):
     return "PASS" if ok else "**FAIL**"
 
 
-def table(seed, stats, imported=None):
+def table(seed, stats, imported=None, events=None):
     rows = [
         "| Benchmark | Database | Measured | Baseline (same run) | Ratio | Goal | Result |",
         "|---|---|---|---|---|---|---|",
@@ -83,6 +84,24 @@ def table(seed, stats, imported=None):
             f"→ {imported['baseline_scaled_seconds']:.0f} s scaled | {imported['speedup']:.1f}× "
             f"| ≤ 120 s and ≥ 5× | {verdict(ok)} |"
         )
+    if events:
+        db = events["database"].split(" (")[0]
+        for key, label in (("root", "city root"), ("street", "one street")):
+            part = events.get(key)
+            if part:
+                rows.append(
+                    f"| event figures at {events['events']:,} events, {label} vs hand-written SQL "
+                    f"| {db} | {part['endpoint_ms']:.1f} ms ({part['endpoint_queries']} queries) "
+                    f"| {part['sql_ms']:.1f} ms | {part['ratio']:.2f}× | ≤ 2× "
+                    f"| {verdict(part['ratio_ok'] and part['figures_agree'])} |"
+                )
+        load = events.get("load") or {}
+        if "p95_ms" in load:
+            rows.append(
+                f"| `GET /api/v1/events/` on gunicorn, {load['rate']:.0f} req/s asked "
+                f"({load['achieved_rate']:.1f} achieved) | {db} | p95 {load['p95_ms']:.0f} ms, "
+                f"p50 {load['p50_ms']:.0f} ms | – | – | p95 ≤ 200 ms | {verdict(load['p95_ok'])} |"
+            )
     return "\n".join(rows)
 
 
@@ -102,22 +121,24 @@ def main(argv=None):
     )
     stats_rc, stats = run("bench_stats.py", [], OUT_DIR / f"stats-{tag}.json")
     import_rc, imported = run("bench_import.py", [], OUT_DIR / f"import-{tag}.json")
+    events_rc, events = run("bench_events.py", [], OUT_DIR / f"events-{tag}.json")
 
     print("\n## Benchmark summary\n")
     if hasattr(os, "getloadavg"):
         print(f"<!-- load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
               f" on {os.cpu_count()} CPUs -->")
-    print(table(seed, stats, imported))
+    print(table(seed, stats, imported, events))
     crashed = [
         name for name, rc, data in (("bench_seed_city", seed_rc, seed), ("bench_stats", stats_rc,
                                                                           stats),
-                                    ("bench_import", import_rc, imported))
+                                    ("bench_import", import_rc, imported),
+                                    ("bench_events", events_rc, events))
         if data is None or rc not in (0, 1)
     ]
     if crashed:
         print(f"\nDid not finish: {', '.join(crashed)} (see the output above).")
         return 2
-    missed = (seed_rc, stats_rc, import_rc) != (0, 0, 0)
+    missed = (seed_rc, stats_rc, import_rc, events_rc) != (0, 0, 0, 0)
     return 1 if (missed and args.strict) else 0
 
 
