@@ -42,16 +42,15 @@ class Subtree:
 
 def user_subtrees(user):
     """The subtrees a user is assigned to (cached on the user object for the request)."""
+    if user is None or not user.is_authenticated:
+        return ()
     cached = getattr(user, "_scope_subtrees", None)
     if cached is not None:
         return cached
-    if not user or not user.is_authenticated:
-        subtrees = ()
-    else:
-        rows = OrgUnit.objects.filter(staff_assignments__user=user).values_list(
-            "tree_id", "lft", "rght"
-        )
-        subtrees = tuple(Subtree(*row) for row in set(rows))
+    rows = OrgUnit.objects.filter(staff_assignments__user=user).values_list(
+        "tree_id", "lft", "rght"
+    )
+    subtrees = tuple(Subtree(*row) for row in set(rows))
     user._scope_subtrees = subtrees
     return subtrees
 

@@ -306,3 +306,11 @@ def test_admin_bad_parent_value_is_a_form_error(tree, users, admin_client_for, p
     )
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["parent"]
+
+
+def test_no_user_sees_nothing(tree):
+    from party_org.models import OrgUnit
+    from party_org.selectors import in_scope, scoped
+
+    assert scoped(None, OrgUnit.objects.all()).count() == 0
+    assert not in_scope(None, tree["a"])
