@@ -175,6 +175,8 @@ PROPERTY_SUBSIDY_RATE = Decimal(os.environ.get("PROPERTY_SUBSIDY_RATE", "0.50"))
 PROPERTY_SUBSIDY_MONTHS = int(os.environ.get("PROPERTY_SUBSIDY_MONTHS", "6"))
 PROPERTY_WATCH_RED_BELOW = Decimal(os.environ.get("PROPERTY_WATCH_RED_BELOW", "3.0"))
 PROPERTY_WATCH_YELLOW_BELOW = Decimal(os.environ.get("PROPERTY_WATCH_YELLOW_BELOW", "3.5"))
+# Code checks and answers on the public evaluation form, per address: "count/seconds".
+PROPERTY_EVALUATION_RATE_LIMIT = os.environ.get("PROPERTY_EVALUATION_RATE_LIMIT", "20/600")
 
 # Micro-wishes, activities and the points ledger (seeds 000, 002, 003). A claim locks a wish for
 # VOLUNTEER_WISH_CLAIM_HOURS; points are paid on the rating or VOLUNTEER_WISH_PAY_UNRATED_DAYS after
@@ -284,6 +286,9 @@ SPECTACULAR_SETTINGS = {
         "GridEventStatusEnum": "grids.models.EventStatus",
         "GridEventActionEnum": "grids.models.EventAction",
         "GridEventSourceEnum": "grids.models.EventSource",
+        "CommitteeKindEnum": "property_mgmt.models.CommitteeKind",
+        "DeliberationStatusEnum": "property_mgmt.models.DeliberationStatus",
+        "PartyKindEnum": "property_mgmt.models.PartyKind",
     },
 }
 

@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.i18n import set_language
 
-from . import views
+from . import compound_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -12,6 +12,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(("governance.api.urls", "api"), namespace="api")),
     path("", include("grids.urls")),
+    path("", include("property_mgmt.urls")),
+    path("compounds/<int:pk>/", compound_views.compound, name="compound"),
 ]
 
 if settings.DEBUG:

@@ -7,6 +7,7 @@ scope is "not found"), every foreign-key and many-to-many choice list, the autoc
 """
 
 import io
+import re
 
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import AutocompleteSelect
@@ -70,7 +71,9 @@ def export_xlsx(model_admin, request, queryset):
     """The selected rows (already limited to the user's scope) as an .xlsx file."""
     columns = _export_columns(model_admin)
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=str(model_admin.model._meta.verbose_name_plural)[:31])
+    # Excel refuses []:*?/\ in sheet titles and more than 31 characters.
+    title = re.sub(r"[\[\]:*?/\\]", "-", str(model_admin.model._meta.verbose_name_plural))[:31]
+    sheet = workbook.create_sheet(title=title)
     sheet.append([header for header, _getter in columns])
     for obj in queryset:
         sheet.append(safe_row(sheet, [_cell(getter(obj)) for _header, getter in columns]))

@@ -34,10 +34,31 @@ def _counts():
     }
 
 
+@pytest.fixture(scope="module")
+def _seeded_once(django_db_setup, django_db_blocker):
+    """seed_demo once for the module (it takes seconds), inside a transaction rolled back at the
+    end; each test runs in a savepoint within it."""
+    import io
+
+    from django.db import transaction
+
+    with django_db_blocker.unblock():
+        block = transaction.atomic()
+        block.__enter__()
+        try:
+            call_command("seed_demo", stdout=io.StringIO())
+        except BaseException:
+            block.__exit__(None, None, None)
+            raise
+    yield
+    with django_db_blocker.unblock():
+        transaction.set_rollback(True)
+        block.__exit__(None, None, None)
+
+
 @pytest.fixture
-def demo_data(capsys):
-    call_command("seed_demo")
-    capsys.readouterr()
+def demo_data(_seeded_once, db):
+    return None
 
 
 def test_seed_demo_builds_the_grids_once(demo_data):
