@@ -289,6 +289,12 @@ SPECTACULAR_SETTINGS = {
         "CommitteeKindEnum": "property_mgmt.models.CommitteeKind",
         "DeliberationStatusEnum": "property_mgmt.models.DeliberationStatus",
         "PartyKindEnum": "property_mgmt.models.PartyKind",
+        "WishStatusEnum": "volunteers.models.WishStatus",
+        "WishCategoryEnum": "volunteers.models.WishCategory",
+        "WishActionEnum": "volunteers.models.WishAction",
+        "PointsKindEnum": "volunteers.models.PointsKind",
+        "PointsEntryReasonEnum": "volunteers.models.EntryReason",
+        "RedemptionStatusEnum": "volunteers.models.RedemptionStatus",
     },
 }
 

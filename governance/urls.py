@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/v1/", include(("governance.api.urls", "api"), namespace="api")),
     path("", include("grids.urls")),
     path("", include("property_mgmt.urls")),
+    path("", include("volunteers.urls")),
     path("compounds/<int:pk>/", compound_views.compound, name="compound"),
 ]
 

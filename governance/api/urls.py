@@ -7,9 +7,10 @@ from rest_framework.routers import DefaultRouter
 from grids.api import urls as grids_api
 from party_org.api import urls as party_org_api
 from property_mgmt.api import urls as property_mgmt_api
+from volunteers.api import urls as volunteers_api
 
 router = DefaultRouter()
-for app_api in (party_org_api, grids_api, property_mgmt_api):
+for app_api in (party_org_api, grids_api, property_mgmt_api, volunteers_api):
     app_api.register(router)
 
 urlpatterns = [

@@ -7,6 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from party_org.models import OrgKind, OrgUnit, Person, phone_validator
 
@@ -161,7 +162,7 @@ class Household(models.Model):
         blank=True, related_name="headed_households",
     )
     members_count = models.PositiveSmallIntegerField(
-        _("members"), default=1, validators=[MaxValueValidator(50)]
+        pgettext_lazy("household", "members"), default=1, validators=[MaxValueValidator(50)]
     )
     contact_phone = models.CharField(
         _("contact phone"), max_length=20, blank=True, validators=[phone_validator]

@@ -6,6 +6,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .people import Person
 from .tree import OrgKind, OrgUnit, phone_validator
@@ -398,7 +399,7 @@ class ServiceRecord(models.Model):
         _("hours"), max_digits=5, decimal_places=1,
         validators=[MinValueValidator(0.5), MaxValueValidator(24)],
     )
-    activity = models.CharField(_("activity"), max_length=200)
+    activity = models.CharField(pgettext_lazy("service record", "activity"), max_length=200)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("recorded by"), on_delete=models.PROTECT,
         null=True, blank=True, related_name="+",
@@ -434,7 +435,7 @@ class RegistrationEvaluation(models.Model):
         related_name="evaluations",
     )
     year = models.PositiveSmallIntegerField(_("year"))
-    rating = models.CharField(_("rating"), max_length=10, choices=Rating.choices)
+    rating = models.CharField(pgettext_lazy("yearly evaluation", "rating"), max_length=10, choices=Rating.choices)
     comment = models.CharField(_("comment"), max_length=300, blank=True)
     evaluated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("evaluated by"), on_delete=models.PROTECT,

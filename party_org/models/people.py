@@ -9,6 +9,7 @@ every read of full data recorded in PersonalDataAccess.
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .. import pii
 from .tree import OrgUnit, phone_validator
@@ -32,7 +33,7 @@ class Person(models.Model):
     )
     org_unit = models.ForeignKey(
         OrgUnit,
-        verbose_name=_("registered at"),
+        verbose_name=pgettext_lazy("place", "registered at"),
         on_delete=models.PROTECT,
         related_name="people",
         help_text=_("The unit this person is registered under; it decides who may see them."),

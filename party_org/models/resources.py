@@ -8,6 +8,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .members import WorkUnit
 from .tree import OrgKind, OrgUnit
@@ -118,7 +119,7 @@ class FundCategory(models.TextChoices):
     RETURNED_FEES = "returned_fees", _("returned party fees of retired members")
     SPECIAL = "special", _("special funds")
     OTHER_INCOME = "other_income", _("other income")
-    ACTIVITIES = "activities", _("activities")
+    ACTIVITIES = "activities", pgettext_lazy("fund use", "activities")
     VENUE = "venue", _("venue and equipment")
     ALLOWANCES = "allowances", _("allowances")
     SERVICES = "services", _("services to residents")

@@ -140,7 +140,7 @@ class DocumentInline(ScopedAdminMixin, admin.TabularInline):
     extra = 1
     max_num = 7
     can_delete = False
-    verbose_name_plural = _("rules documents (the seven of seed 003)")
+    verbose_name_plural = _("rules documents (the seven rules)")
 
 
 # ---- committees ------------------------------------------------------------------------------

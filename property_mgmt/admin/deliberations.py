@@ -78,7 +78,7 @@ class ProposeForm(ServiceForm):
     parties = forms.MultipleChoiceField(
         label=_("parties"), choices=PartyKind.choices, initial=ONE_PLUS_THREE_PLUS_N,
         widget=forms.CheckboxSelectMultiple,
-        help_text=_("The “1+3+N” of seed 003: the branch, the residents' committee, the company "
+        help_text=_("The “1+3+N” mechanism: the branch, the residents' committee, the company "
                     "and the owners' committee, and the others concerned."),
     )
 

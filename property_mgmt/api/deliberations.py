@@ -103,7 +103,7 @@ class DeliberationProposeSerializer(serializers.Serializer):
     parties = serializers.ListField(
         child=serializers.ChoiceField(choices=PartyKind.choices), required=False,
         allow_null=True, default=None,
-        help_text=_("Who takes part; empty: the “1+3+N” of seed 003 (all of them)."))
+        help_text=_("Who takes part; empty: the “1+3+N” mechanism (all of them)."))
 
 
 class DeliberationAttendeeSerializer(serializers.Serializer):

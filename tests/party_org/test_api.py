@@ -15,9 +15,9 @@ pytestmark = pytest.mark.django_db
 
 # Superuser: list = ancestor lookup, count, page; stats = the node, then the grouped queries of
 # every registered figure group (org units 3, members 2, duties 6, resources 5, grid territory 2,
-# gridding 3, grid events 2, patrols and visits 2, property 5).
+# gridding 3, grid events 2, patrols and visits 2, property 5, volunteers 7).
 EXPECTED_LIST_QUERIES = 3
-EXPECTED_STATS_QUERIES = 31
+EXPECTED_STATS_QUERIES = 38
 
 
 def codes(response):

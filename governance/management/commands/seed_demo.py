@@ -15,6 +15,7 @@ from grids import demo as grids_demo
 from grids import demo_events as grids_demo_events
 from party_org import demo, services
 from property_mgmt import demo as property_demo
+from volunteers import demo as volunteers_demo
 from party_org.models import OrgKind, OrgUnit, StaffRole
 
 DEMO_PASSWORD = "Demo@2026"
@@ -90,6 +91,7 @@ class Command(BaseCommand):
             ledgers.update(grids_demo.build())
             ledgers.update(grids_demo_events.build())
             ledgers.update(property_demo.build())
+            ledgers.update(volunteers_demo.build())
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready: {created} new organisation units, {users} new users "

@@ -1,0 +1,171 @@
+"""The public micro-wish pages (群众点单 / 评单): submit a wish, follow it by its tracking code and
+rate it, and the wish wall of open wishes.
+
+No account is needed. Every step goes through services.wishes; these views only validate input,
+rate-limit per address (the same counters as the residents' report pages) and decide what a
+resident may see: never phone numbers, names of helpers or staff notes; the wall shows no
+personal data at all.
+"""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from grids import ratelimit
+from grids.forms import CappedUploadHandler, normalize_code
+from grids.models import Compound
+from grids.views import QUERY_MAX, search_compounds, with_community
+
+from .forms import WishForm, WishRatingForm
+from .models import MicroWish, WishCategory, WishStatus
+from .selectors import wish_by_code, wish_wall
+from .services import wishes as services
+
+S = WishStatus
+STEPS = [S.SUBMITTED, S.DISPATCHED, S.CLAIMED, S.FULFILLED, S.RATED]
+CODE_LENGTH = MicroWish._meta.get_field("tracking_code").max_length
+WALL_PAGE = 30
+
+
+def _rate_limited(request, scope):
+    response = render(request, "grids/rate_limited.html", status=429)
+    response["Retry-After"] = str(ratelimit.retry_after(scope))
+    return response
+
+
+def _add_errors(form, error, rename=None):
+    rename = rename or {}
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            field = rename.get(field, field)
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error)
+
+
+def _find(code):
+    code = normalize_code(code)
+    if not (code.isascii() and code.isalnum()) or len(code) > CODE_LENGTH:
+        return None
+    return wish_by_code(code)
+
+
+def _not_found(request):
+    return render(request, "volunteers/wish_not_found.html", status=404)
+
+
+# ---- 群众点单 ------------------------------------------------------------------------------------
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def new_wish(request):
+    # The upload cap goes in before anything reads the body; CSRF is checked right after.
+    handler = CappedUploadHandler(request)
+    request.upload_handlers.insert(0, handler)
+    return _new_wish(request, handler)
+
+
+@csrf_protect
+def _new_wish(request, handler):
+    if request.method == "POST":
+        if not ratelimit.hit(request, "report"):
+            return _rate_limited(request, "report")
+        form = WishForm(request.POST, request.FILES, oversized=handler.oversized)
+        if form.is_valid():
+            try:
+                wish = services.submit_wish(None, **form.submit_kwargs())
+            except ValidationError as error:
+                _add_errors(form, error)
+            else:
+                messages.success(request, _("Thank you. Your wish has been received."))
+                return redirect("volunteers_public:track", code=wish.tracking_code)
+    else:
+        form = WishForm()
+    query = (request.GET.get("q") or "").replace("\x00", "").strip()[:QUERY_MAX]
+    compounds = search_compounds(query)
+    chosen = str(form["compound"].value() or "")
+    if chosen.isdigit() and len(chosen) < 19:
+        picked = Compound.objects.filter(is_active=True, pk=int(chosen)).select_related(
+            "org_unit").first()
+        if picked is not None:
+            compounds = with_community([picked]) + [c for c in compounds if c.pk != picked.pk]
+    return render(request, "volunteers/wish_form.html", {
+        "form": form, "query": query, "compounds": compounds, "chosen": chosen,
+    })
+
+
+# ---- tracking and 评单 ---------------------------------------------------------------------------
+
+
+def _steps(wish):
+    times = {S.SUBMITTED: wish.submitted_at, S.DISPATCHED: wish.dispatched_at,
+             S.CLAIMED: wish.claimed_at, S.FULFILLED: wish.fulfilled_at, S.RATED: wish.rated_at}
+    current = STEPS.index(wish.status) if wish.status in STEPS else -1
+    return [
+        {"label": status.label, "reached": index <= current, "current": index == current,
+         "at": times[status] if index <= current else None}
+        for index, status in enumerate(STEPS)
+    ]
+
+
+def _render_track(request, wish, rating_form=None, status=200):
+    can_rate = wish.status == S.FULFILLED
+    if rating_form is None and can_rate:
+        rating_form = WishRatingForm()
+    return render(request, "volunteers/wish_track.html", {
+        "wish": wish, "steps": _steps(wish), "can_rate": can_rate, "rating_form": rating_form,
+        "closed_early": wish.status in (S.REJECTED, S.WITHDRAWN),
+    }, status=status)
+
+
+@require_GET
+def track(request, code):
+    if not ratelimit.hit(request, "track"):
+        return _rate_limited(request, "track")
+    wish = _find(code)
+    if wish is None:
+        return _not_found(request)
+    return _render_track(request, wish)
+
+
+@require_POST
+def rate(request, code):
+    if not ratelimit.hit(request, "track"):
+        return _rate_limited(request, "track")
+    wish = _find(code)
+    if wish is None:
+        return _not_found(request)
+    form = WishRatingForm(request.POST)
+    if form.is_valid():
+        try:
+            services.rate_wish(None, wish, form.cleaned_data["rating"],
+                               form.cleaned_data["comment"], tracking_code=wish.tracking_code)
+        except ValidationError as error:
+            _add_errors(form, error, rename={"rating_comment": "comment"})
+        else:
+            messages.success(request, _("Thank you for your rating."))
+            return redirect("volunteers_public:track", code=wish.tracking_code)
+    return _render_track(request, wish, rating_form=form, status=400)
+
+
+# ---- the wish wall -----------------------------------------------------------------------------
+
+
+@require_GET
+def wall(request):
+    category = request.GET.get("category") or ""
+    if category not in WishCategory.values:
+        category = ""
+    page = Paginator(wish_wall(category=category or None), WALL_PAGE).get_page(
+        request.GET.get("page"))
+    labels = dict(WishCategory.choices)
+    for row in page.object_list:
+        row["category_label"] = labels.get(row["category"], "")
+    return render(request, "volunteers/wish_wall.html", {
+        "page": page, "category": category, "categories": WishCategory.choices,
+    })
