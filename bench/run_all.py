@@ -7,7 +7,10 @@
 Each benchmark runs in its own process (a clean Django set-up) against the same throwaway
 database: bench_seed_city.py first (it builds the city), then bench_stats.py on that city, then
 bench_import.py (a 180,000-member ledger import on that city), then bench_events.py (100,000
-grid events: their figures against SQL, and the events list under load on gunicorn).
+grid events: their figures against SQL, and the events list under load on gunicorn), then
+bench_redemption.py (points-mall redemptions by 20 concurrent clients against a bare UPDATE of
+the same balances; always on PostgreSQL: BENCH_DATABASE_URL if it is PostgreSQL, else a
+throwaway database on 127.0.0.1:5432, and skipped when no server answers).
 Their full output is shown as it comes; the table at the end sums it up.
 
 Exit status: 0 when both ran (a missed goal is reported in the table, not as a failure);
@@ -40,7 +43,7 @@ def verdict(ok):
     return "PASS" if ok else "**FAIL**"
 
 
-def table(seed, stats, imported=None, events=None):
+def table(seed, stats, imported=None, events=None, redemption=None):
     rows = [
         "| Benchmark | Database | Measured | Baseline (same run) | Ratio | Goal | Result |",
         "|---|---|---|---|---|---|---|",
@@ -102,6 +105,19 @@ def table(seed, stats, imported=None, events=None):
                 f"({load['achieved_rate']:.1f} achieved) | {db} | p95 {load['p95_ms']:.0f} ms, "
                 f"p50 {load['p50_ms']:.0f} ms | – | – | p95 ≤ 200 ms | {verdict(load['p95_ok'])} |"
             )
+    if redemption and "ratio" in redemption:
+        db = redemption["database"].split(" (")[0]
+        rows.append(
+            f"| `mall.redeem()`, {redemption['clients']} clients, {redemption['items']} item(s) "
+            f"vs bare `UPDATE balance = balance - 1` | {db} "
+            f"| {redemption['redemptions_per_s']:,.0f} redemptions/s "
+            f"(p95 {redemption['redeem_p95_ms']:.0f} ms) "
+            f"| {redemption['updates_per_s']:,.0f} updates/s | {redemption['ratio']:.1f}× "
+            f"| ledger checks after the run | {verdict(redemption['checks_ok'])} |"
+        )
+    elif redemption:
+        rows.append(f"| `mall.redeem()` throughput | – | skipped: {redemption.get('skipped')} "
+                    "| – | – | – | – |")
     return "\n".join(rows)
 
 
@@ -122,23 +138,25 @@ def main(argv=None):
     stats_rc, stats = run("bench_stats.py", [], OUT_DIR / f"stats-{tag}.json")
     import_rc, imported = run("bench_import.py", [], OUT_DIR / f"import-{tag}.json")
     events_rc, events = run("bench_events.py", [], OUT_DIR / f"events-{tag}.json")
+    redemption_rc, redemption = run("bench_redemption.py", [], OUT_DIR / "redemption.json")
 
     print("\n## Benchmark summary\n")
     if hasattr(os, "getloadavg"):
         print(f"<!-- load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
               f" on {os.cpu_count()} CPUs -->")
-    print(table(seed, stats, imported, events))
+    print(table(seed, stats, imported, events, redemption))
     crashed = [
         name for name, rc, data in (("bench_seed_city", seed_rc, seed), ("bench_stats", stats_rc,
                                                                           stats),
                                     ("bench_import", import_rc, imported),
-                                    ("bench_events", events_rc, events))
+                                    ("bench_events", events_rc, events),
+                                    ("bench_redemption", redemption_rc, redemption))
         if data is None or rc not in (0, 1)
     ]
     if crashed:
         print(f"\nDid not finish: {', '.join(crashed)} (see the output above).")
         return 2
-    missed = (seed_rc, stats_rc, import_rc, events_rc) != (0, 0, 0, 0)
+    missed = (seed_rc, stats_rc, import_rc, events_rc, redemption_rc) != (0, 0, 0, 0, 0)
     return 1 if (missed and args.strict) else 0
 
 

@@ -184,6 +184,15 @@ PROPERTY_EVALUATION_RATE_LIMIT = os.environ.get("PROPERTY_EVALUATION_RATE_LIMIT"
 VOLUNTEER_WISH_CLAIM_HOURS = int(os.environ.get("VOLUNTEER_WISH_CLAIM_HOURS", "48"))
 VOLUNTEER_WISH_PAY_UNRATED_DAYS = int(os.environ.get("VOLUNTEER_WISH_PAY_UNRATED_DAYS", "7"))
 VOLUNTEER_WISH_UNCLAIMED_DAYS = int(os.environ.get("VOLUNTEER_WISH_UNCLAIMED_DAYS", "3"))
+# Per-address limits ("count/seconds") of the public wish form and of the wish tracking pages,
+# counted apart from the GRID_* ones of the grid report pages.
+VOLUNTEER_WISH_RATE_LIMIT = os.environ.get("VOLUNTEER_WISH_RATE_LIMIT", "5/600")
+VOLUNTEER_WISH_TRACK_RATE_LIMIT = os.environ.get("VOLUNTEER_WISH_TRACK_RATE_LIMIT", "30/60")
+# The merchant's page: redemption-code checks per merchant login, and sign-in attempts per address.
+VOLUNTEER_MERCHANT_CODE_RATE_LIMIT = os.environ.get("VOLUNTEER_MERCHANT_CODE_RATE_LIMIT", "60/600")
+VOLUNTEER_MERCHANT_LOGIN_RATE_LIMIT = os.environ.get(
+    "VOLUNTEER_MERCHANT_LOGIN_RATE_LIMIT", "10/600"
+)
 # The check-in code works from this long before an activity starts until this long after it ends;
 # after this many wrong codes a sign-up can no longer check in by code.
 VOLUNTEER_CHECKIN_OPENS_MINUTES = int(os.environ.get("VOLUNTEER_CHECKIN_OPENS_MINUTES", "30"))

@@ -13,6 +13,12 @@ from django.core.cache import cache
 LIMITS = {
     "report": ("GRID_REPORT_RATE_LIMIT", (5, 600)),
     "track": ("GRID_TRACK_RATE_LIMIT", (30, 60)),
+    # The micro-wish pages count apart from the grid reports, so one cannot starve the other.
+    "wish": ("VOLUNTEER_WISH_RATE_LIMIT", (5, 600)),
+    "wish_track": ("VOLUNTEER_WISH_TRACK_RATE_LIMIT", (30, 60)),
+    # Merchants: code look-ups are counted per login, sign-in attempts per address.
+    "merchant_code": ("VOLUNTEER_MERCHANT_CODE_RATE_LIMIT", (60, 600)),
+    "merchant_login": ("VOLUNTEER_MERCHANT_LOGIN_RATE_LIMIT", (10, 600)),
 }
 
 
@@ -48,11 +54,13 @@ def client_address(request):
     return hops[-proxies] if len(hops) >= proxies else hops[0]
 
 
-def hit(request, scope):
-    """Count one request of `scope` from the client; False when it is over the limit."""
+def hit(request, scope, *, who=None):
+    """Count one request of `scope` from the client (or from `who`, e.g. a signed-in login, when
+    given); False when it is over the limit."""
     count, seconds = limit_for(scope)
     window = int(time.time() // seconds)
-    key = f"grids:rl:{scope}:{client_address(request)[:64]}:{window}"
+    ident = str(who) if who is not None else client_address(request)
+    key = f"grids:rl:{scope}:{ident[:64]}:{window}"
     if cache.add(key, 1, seconds + 1):
         return count >= 1
     try:

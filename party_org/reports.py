@@ -4,6 +4,9 @@ For one work unit and period: each registration of its members with a branch in 
 scope, with the member's service in the period and the branch's latest evaluation for the
 year(s) of the period. Built with a fixed number of queries whatever the number of rows. It names
 members but carries no phone or ID numbers: it leaves the portal for another organisation.
+
+Apps to the right of party_org add columns (the volunteers app: points earned in the period) with
+`register_columns`, from their AppConfig.ready(); party_org imports none of them.
 """
 
 import datetime as dt
@@ -45,6 +48,36 @@ class FeedbackRow:
     rating: str
     rating_display: str
     comment: str
+    person_id: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def extra_values(self):
+        """The registered extra columns' values, in column order."""
+        return [self.extra.get(column.key) for column in extra_columns()]
+
+
+@dataclass(frozen=True)
+class ExtraColumn:
+    key: str
+    header: str
+    total: bool = True  # summed in the totals row
+
+
+_extensions = []
+
+
+def register_columns(columns, compute):
+    """Add columns after the service hours. `compute(person_ids, start, end)` returns
+    {person_id: {column key: value}} for all rows at once (a fixed number of queries)."""
+    keys = {column.key for column in extra_columns()}
+    if any(column.key in keys for column in columns):
+        return  # registered already (ready() may run twice in tests)
+    _extensions.append((tuple(columns), compute))
+
+
+def extra_columns():
+    return [column for columns, _compute in _extensions for column in columns]
 
 
 @dataclass
@@ -66,6 +99,11 @@ class FeedbackReport:
             "members_served": sum(1 for row in self.rows if row.service_count),
             "service_count": sum(row.service_count for row in self.rows),
             "service_hours": sum((row.service_hours for row in self.rows), Decimal("0")),
+            "extra": [
+                sum((row.extra.get(column.key) or 0 for row in self.rows), Decimal("0"))
+                if column.total else None
+                for column in extra_columns()
+            ],
             "ratings": [
                 (label, ratings.get(value, 0))
                 for value, label in RegistrationEvaluation.Rating.choices
@@ -155,9 +193,21 @@ def feedback_report(user, work_unit, start, end):
                 rating=evaluation.rating if evaluation else "",
                 rating_display=evaluation.get_rating_display() if evaluation else "",
                 comment=evaluation.comment if evaluation else "",
+                person_id=registration.member.person_id,
             )
         )
+    _add_extra(rows, start, end)
     return FeedbackReport(work_unit, start, end, rows, timezone.now())
+
+
+def _add_extra(rows, start, end):
+    if not rows:
+        return
+    person_ids = sorted({row.person_id for row in rows})
+    for _columns, compute in _extensions:
+        values = compute(person_ids, start, end)
+        for row in rows:
+            row.extra.update(values.get(row.person_id, {}))
 
 
 def columns():
@@ -172,10 +222,19 @@ def columns():
         (_("Assigned post"), lambda row: row.post),
         (_("Services in the period"), lambda row: row.service_count),
         (_("Service hours in the period"), lambda row: float(row.service_hours)),
+        *[(str(column.header), _extra_getter(column.key)) for column in extra_columns()],
         (_("Evaluation year"), lambda row: row.evaluation_year),
         (_("Branch's evaluation"), lambda row: row.rating_display),
         (_("Comment"), lambda row: row.comment),
     ]
+
+
+def _extra_getter(key):
+    def getter(row):
+        value = row.extra.get(key)
+        return float(value) if isinstance(value, Decimal) else value
+
+    return getter
 
 
 def feedback_workbook(report):
@@ -202,17 +261,18 @@ def feedback_workbook(report):
     for number, row in enumerate(report.rows, start=1):
         _append(sheet, [number if getter is None else _cell(getter(row)) for _h, getter in cols])
     totals = report.totals
+    extra = [None if value is None else float(value) for value in totals["extra"]]
     _append(sheet, [
         _("Total"), None, None, None, None, None,
         _("Registrations: %(n)s") % {"n": totals["registrations"]},
-        totals["service_count"], float(totals["service_hours"]),
+        totals["service_count"], float(totals["service_hours"]), *extra,
         None,
         "；".join(f"{label} {n}" for label, n in totals["ratings"] if n),
         None,
     ])
     for cell in sheet[sheet.max_row]:
         cell.font = Font(bold=True)
-    widths = [6, 12, 18, 24, 12, 12, 18, 10, 10, 10, 10, 40]
+    widths = [6, 12, 18, 24, 12, 12, 18, 10, 10, *[10] * len(extra), 10, 10, 40]
     for index, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width
     sheet.freeze_panes = sheet.cell(row=header_row + 1, column=1)

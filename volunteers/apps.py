@@ -7,6 +7,11 @@ class VolunteersConfig(AppConfig):
     verbose_name = _("Volunteers and points")
 
     def ready(self):
+        from . import feedback
+
+        # In-service members' points in the employer feedback report of party_org.
+        feedback.register()
+
         from party_org.models import StaffRole
         from party_org.roles import grant, grant_all_roles
 

@@ -319,7 +319,8 @@ def _mall(user, community, counter):
                 name=name, org_unit=community, contact_name=contact, address=address,
             ))
             counter.bump("merchants")
-        # The merchant's login for marking codes used; it has no password until staff set one.
+        # The merchant's login for marking codes used (/merchant/); made without a password,
+        # seed_demo gives it the demo one.
         login_user = User.objects.filter(username=login).first()
         if login_user is None:
             login_user = User(username=login, first_name=name)

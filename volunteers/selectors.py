@@ -194,3 +194,23 @@ def redemptions_for_merchant_user(user):
         Redemption.objects.filter(item__merchant__users=user)
         .select_related("item").order_by("-created_at", "-pk")
     )
+
+
+def merchants_of(user):
+    """The active merchants whose codes this login may mark used (the merchant's page gate)."""
+    from .models import Merchant
+
+    if user is None or not user.is_authenticated:
+        return Merchant.objects.none()
+    return Merchant.objects.filter(users=user, is_active=True).order_by("name")
+
+
+def merchant_redemption(user, code):
+    """The redemption with `code` among this merchant login's own; None for an unknown code and
+    for another merchant's alike, so the page reveals nothing of other merchants."""
+    if user is None or not user.is_authenticated or not code:
+        return None
+    return (
+        Redemption.objects.filter(code=code, item__merchant__users=user)
+        .select_related("item__merchant", "person").first()
+    )

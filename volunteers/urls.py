@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import urls_activities, urls_me, urls_merchant, views
 
 app_name = "volunteers_public"
 
@@ -11,4 +11,7 @@ urlpatterns = [
     path("wishes/new/", views.new_wish, name="new"),
     path("wishes/track/<str:code>/", views.track, name="track"),
     path("wishes/track/<str:code>/rate/", views.rate, name="rate"),
+    *urls_me.urlpatterns,
+    *urls_activities.urlpatterns,
+    *urls_merchant.urlpatterns,
 ]

@@ -189,7 +189,7 @@ def test_wall_runs_a_fixed_number_of_queries(client, submit, users, django_asser
 
 
 def test_submit_rate_limit(post_wish, settings):
-    settings.GRID_REPORT_RATE_LIMIT = "2/600"
+    settings.VOLUNTEER_WISH_RATE_LIMIT = "2/600"
     assert post_wish().status_code == 302
     assert post_wish(wish="").status_code == 200  # a refused form counts too
     response = post_wish()
@@ -198,7 +198,7 @@ def test_submit_rate_limit(post_wish, settings):
 
 
 def test_tracking_rate_limit(client, submit, settings):
-    settings.GRID_TRACK_RATE_LIMIT = "2/60"
+    settings.VOLUNTEER_WISH_TRACK_RATE_LIMIT = "2/60"
     wish = submit()
     url = f"/wishes/track/{wish.tracking_code}/"
     assert client.get(url).status_code == 200

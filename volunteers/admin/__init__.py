@@ -1,3 +1,3 @@
 """The admin of volunteers, one module per area (each registers its own ModelAdmins)."""
 
-from . import records, wishes  # noqa: F401
+from . import activities, honours, people, records, wishes  # noqa: F401

@@ -1,7 +1,9 @@
 """Micro-wishes in the admin: a read-only page with the timeline and one button for each step
 services.wishes.allowed_actions lets the reader take now (派单, reject, 接单 recorded for a member,
 fulfilment, withdrawal, a rating taken by phone); each button opens a small form that calls the
-step's service. The contact phone is masked unless the reader may view personal data."""
+step's service. Staff also add a wish for a resident who phoned or came in (services.wishes.
+submit_wish); its page then shows the tracking code to tell them. The contact phone is masked
+unless the reader may view personal data."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -14,14 +16,17 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from grids.admin.events import photo_field
 from party_org import pii
-from party_org.admin_scoping import ScopedAdminMixin
+from party_org.admin.members import ServiceSaveMixin
+from party_org.admin_scoping import ScopedAdminMixin, ServiceErrorsMixin
 from party_org.models import MemberStatus, OrgUnit, PartyMember, Person, Post
 from party_org.personal_data import reveal
 from party_org.selectors import scoped
 
 from ..models import MicroWish, WishAction, WishLog
 from ..services import wishes as services
+from ._base import ServiceAddMixin, ServiceForm
 
 A = WishAction
 
@@ -38,6 +43,31 @@ PRIMARY_STEPS = (A.DISPATCH, A.CLAIM, A.FULFIL)
 
 def user_label(user):
     return (user.get_full_name() or user.get_username()) if user is not None else ""
+
+
+class WishAddForm(ServiceForm):
+    """A wish taken by phone or at the desk, entered for the resident."""
+
+    photo = photo_field(_("photo"))
+
+    class Meta:
+        model = MicroWish
+        fields = ["compound", "building", "category", "wish", "contact_name", "contact_phone"]
+        widgets = {"wish": forms.Textarea(attrs={"rows": 3, "cols": 60})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "compound" in self.fields:
+            field = self.fields["compound"]
+            field.queryset = field.queryset.filter(is_active=True)
+
+    def perform(self, data):
+        return services.submit_wish(
+            self.user, compound=data.get("compound"), building=data.get("building"),
+            category=data.get("category"), wish=data.get("wish", ""),
+            contact_name=data.get("contact_name", ""),
+            contact_phone=data.get("contact_phone", ""), photo=data.get("photo"),
+        )
 
 
 class StepForm(forms.Form):
@@ -139,7 +169,12 @@ STEP_FORMS = {A.DISPATCH: DispatchForm, A.REJECT: RejectForm, A.CLAIM: ClaimForm
 
 
 @admin.register(MicroWish)
-class MicroWishAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class MicroWishAdmin(ServiceAddMixin, ServiceSaveMixin, ServiceErrorsMixin, ScopedAdminMixin,
+                     admin.ModelAdmin):
+    add_form = WishAddForm
+    add_fieldsets = [(None, {"fields": ["compound", "building", "category", "wish",
+                                        ("contact_name", "contact_phone"), "photo"]})]
+    autocomplete_fields = ["compound", "building"]
     list_display = ["tracking_code", "compound", "category", "status_badge", "short_wish",
                     "claimed_by", "submitted_at"]
     list_filter = ["status", "category", "points_paid"]
@@ -172,10 +207,8 @@ class MicroWishAdmin(ScopedAdminMixin, admin.ModelAdmin):
         actions.pop("delete_selected", None)
         return actions
 
-    # Wishes come from the public form or the API; they change only through their steps.
-    def has_add_permission(self, request):
-        return False
-
+    # Wishes come from the public form, the API or staff taking one by phone; they change only
+    # through their steps.
     def has_change_permission(self, request, obj=None):
         return obj is None and super().has_change_permission(request, obj)
 
@@ -205,6 +238,8 @@ class MicroWishAdmin(ScopedAdminMixin, admin.ModelAdmin):
         wish = self.get_object(request, unquote(object_id))
         context = dict(extra_context or {})
         if wish is not None:
+            context["tracking_url"] = request.build_absolute_uri(
+                reverse("volunteers_public:track", args=[wish.tracking_code]))
             context["step_buttons"] = [
                 {"action": action, "label": STEP_LABELS[action],
                  "url": reverse("admin:volunteers_microwish_step", args=[wish.pk, action]),
@@ -221,6 +256,16 @@ class MicroWishAdmin(ScopedAdminMixin, admin.ModelAdmin):
                 .select_related("actor", "actor_person").order_by("at", "pk")
             ]
         return super().change_view(request, object_id, form_url, context)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if getattr(request, "service_error", None):
+            return HttpResponseRedirect(request.path)
+        self.message_user(
+            request, gettext("The wish has been added. Tell the resident the tracking code "
+                             "%(code)s.") % {"code": obj.tracking_code}, messages.SUCCESS)
+        if "_addanother" in request.POST:
+            return HttpResponseRedirect(request.path)
+        return HttpResponseRedirect(reverse("admin:volunteers_microwish_change", args=[obj.pk]))
 
     def get_urls(self):
         return [

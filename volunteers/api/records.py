@@ -1,13 +1,12 @@
-"""Volunteers, teams, activities, service hours, the points ledger, the mall and redemptions.
-
-Read-only over the API: every change of these records goes through a service that checks who
-may make it (registration, sign-up, check-in, approved hours, redemption) and is made in the
-admin or on the public pages; the ledger is append-only. All lists are scoped to the reader's
-subtrees; phones are masked unless the reader may view personal data.
+"""Serializers and filters of volunteers, teams, activities, service hours, the points ledger,
+the mall and redemptions, and the read-only routes: service hours (approved through a sign-up),
+points entries and balances (the ledger is append-only and moves only through services) and
+mall items. The routes that also write are in people.py, activities.py, mall.py and points.py.
+All lists are scoped to the reader's subtrees; phones are masked unless the reader may view
+personal data.
 """
 
 import django_filters
-from django.db.models import Count, Q
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -16,7 +15,6 @@ from party_org.api.base import IdFilter, ScopedReadOnlyViewSet
 from party_org.personal_data import phone_for
 
 from ..models import (
-    PLACE_HOLDING,
     Activity,
     EntryReason,
     PointsAccount,
@@ -26,7 +24,6 @@ from ..models import (
     RedemptionStatus,
     RewardItem,
     ServiceHours,
-    SignupStatus,
     Volunteer,
     VolunteerTeam,
 )
@@ -75,14 +72,6 @@ class VolunteerFilter(AncestorFilterSet):
         fields = ["ancestor", "verified", "is_active"]
 
 
-class VolunteerViewSet(ScopedReadOnlyViewSet):
-    """Registered volunteers (志愿者)."""
-
-    queryset = Volunteer.objects.select_related("person", "org_unit")
-    serializer_class = VolunteerSerializer
-    filterset_class = VolunteerFilter
-    search_fields = ["person__name"]
-    ordering = ["-registered_at", "-pk"]
 
 
 class TeamSerializer(serializers.ModelSerializer):
@@ -97,16 +86,6 @@ class TeamSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class TeamViewSet(ScopedReadOnlyViewSet):
-    """Volunteer service teams (志愿服务队) with their current number of members."""
-
-    queryset = VolunteerTeam.objects.select_related("org_unit", "leader").annotate(
-        member_count=Count("memberships", filter=Q(memberships__left_on__isnull=True))
-    )
-    serializer_class = TeamSerializer
-    filterset_class = ancestor_filter("org_unit", VolunteerTeam, ["is_active"])
-    search_fields = ["name"]
-    ordering = ["name"]
 
 
 # ---- activities and hours ----------------------------------------------------------------------
@@ -138,18 +117,6 @@ class ActivityFilter(AncestorFilterSet):
         fields = ["ancestor", "team", "starts_after", "starts_before"]
 
 
-class ActivityViewSet(ScopedReadOnlyViewSet):
-    """Volunteer activities, with places taken and the length of the waiting list."""
-
-    queryset = Activity.objects.select_related("org_unit", "team").annotate(
-        places_taken=Count("signups", filter=Q(signups__status__in=PLACE_HOLDING)),
-        waiting=Count("signups", filter=Q(signups__status=SignupStatus.WAITLISTED)),
-    )
-    serializer_class = ActivitySerializer
-    filterset_class = ActivityFilter
-    search_fields = ["title", "place"]
-    ordering_fields = ["starts_at"]
-    ordering = ["-starts_at", "-pk"]
 
 
 class ServiceHoursSerializer(serializers.ModelSerializer):
@@ -305,21 +272,20 @@ class RedemptionFilter(AncestorFilterSet):
         fields = ["ancestor", "status", "item", "person"]
 
 
-class RedemptionViewSet(ScopedReadOnlyViewSet):
-    """Redemptions of mall items (points spent, code used or cancelled)."""
-
-    queryset = Redemption.objects.select_related("item", "person")
-    serializer_class = RedemptionSerializer
-    filterset_class = RedemptionFilter
-    ordering = ["-created_at", "-pk"]
 
 
 def register(router):
-    router.register("volunteers", VolunteerViewSet, basename="volunteer")
-    router.register("teams", TeamViewSet, basename="volunteerteam")
-    router.register("activities", ActivityViewSet, basename="activity")
+    from . import activities, mall, people, points
+
+    router.register("volunteers", people.VolunteerViewSet, basename="volunteer")
+    router.register("teams", people.TeamViewSet, basename="volunteerteam")
+    router.register("activities", activities.ActivityViewSet, basename="activity")
+    router.register("activity-signups", activities.ActivitySignupViewSet,
+                    basename="activitysignup")
     router.register("service-hours", ServiceHoursViewSet, basename="servicehours")
     router.register("points-entries", PointsEntryViewSet, basename="pointsentry")
     router.register("points-balances", PointsBalanceViewSet, basename="pointsaccount")
+    router.register("points-adjustments", points.PointsAdjustmentViewSet,
+                    basename="pointsadjustment")
     router.register("reward-items", RewardItemViewSet, basename="rewarditem")
-    router.register("redemptions", RedemptionViewSet, basename="redemption")
+    router.register("redemptions", mall.RedemptionViewSet, basename="redemption")

@@ -196,10 +196,11 @@ def _service_errors(error, rename=None):
 
 def _step(step, body_serializer, summary):
     def decorate(func):
-        documented = extend_schema(request=body_serializer,
-                                   responses={200: WishDetailSerializer}, summary=summary)(func)
-        return action(detail=True, methods=["post"], url_path=STEP_ROUTES[step],
-                      filter_backends=[], serializer_class=body_serializer)(documented)
+        routed = action(detail=True, methods=["post"], url_path=STEP_ROUTES[step],
+                        filter_backends=[], serializer_class=body_serializer)(func)
+        # After @action, which would replace the schema kept on the function.
+        return extend_schema(request=body_serializer, responses={200: WishDetailSerializer},
+                             summary=summary)(routed)
 
     return decorate
 

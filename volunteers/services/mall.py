@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from grids.models.events import new_tracking_code
 
-from ..models import Merchant, Redemption, RedemptionStatus, RewardItem
+from ..models import Merchant, PointsAccount, Redemption, RedemptionStatus, RewardItem
 from . import ledger
 from ._common import (
     CREATE,
@@ -163,55 +163,60 @@ def redeem(user, item, person, *, quantity=1, idempotency_key=None, at=None):
         existing = _replayed(key)
         if existing is not None:
             return _check_replay(existing, item, person, quantity)
-        locked = (
-            RewardItem.objects.select_for_update(of=("self",)).select_related("merchant")
-            .filter(pk=item.pk).first()
+        current = (
+            RewardItem.objects.select_related("merchant__org_unit").filter(pk=item.pk).first()
         )
-        if locked is None:
+        if current is None:
             raise ValidationError({"item": [_("This item no longer exists.")]})
-        # A request with the same key may have committed while we waited for the item.
+        today = timezone.localdate(at)
+        if not (current.is_active and current.merchant.is_active):
+            raise ValidationError({"item": [_("This item is not on offer.")]})
+        if not current.is_valid_on(today):
+            raise ValidationError({"item": [_("This item cannot be redeemed today.")]})
+        account = ledger.account_for(person, current.points_kind)
+        # Locks in one order everywhere: the person's account, then the item's row, and the item
+        # (everyone's hot row) as late as possible so its lock is held only until the commit.
+        PointsAccount.objects.select_for_update().filter(pk=account.pk).first()
+        # A request with the same key may have committed while we waited for the account.
         existing = _replayed(key)
         if existing is not None:
             return _check_replay(existing, item, person, quantity)
-        today = timezone.localdate(at)
-        if not (locked.is_active and locked.merchant.is_active):
-            raise ValidationError({"item": [_("This item is not on offer.")]})
-        if not locked.is_valid_on(today):
-            raise ValidationError({"item": [_("This item cannot be redeemed today.")]})
-        if locked.per_person_limit is not None:
+        if current.per_person_limit is not None:
+            # Race-free: this person's redemptions are serialised by the account lock.
             taken = (
-                Redemption.objects.filter(item=locked, person_id=person.pk)
+                Redemption.objects.filter(item=current, person_id=person.pk)
                 .exclude(status=RedemptionStatus.CANCELLED)
                 .aggregate(n=Sum("quantity"))["n"] or 0
             )
-            if taken + quantity > locked.per_person_limit:
+            if taken + quantity > current.per_person_limit:
                 raise ValidationError({"quantity": [
                     _("At most %(n)d per person; you have %(taken)d already.")
-                    % {"n": locked.per_person_limit, "taken": taken}
+                    % {"n": current.per_person_limit, "taken": taken}
                 ]})
-        moved = RewardItem.objects.filter(pk=locked.pk, stock__gte=quantity).update(
-            stock=F("stock") - quantity
-        )
-        if not moved:
-            raise ValidationError({"quantity": [_("Not enough left in stock.")]})
-        points = locked.points_price * quantity
-        account = ledger.account_for(person, locked.points_kind)
-        entry = ledger.spend(account, points, f"redeem:{key}", reference=locked,
+        points = current.points_price * quantity
+        entry = ledger.spend(account, points, f"redeem:{key}", reference=current,
                              user=user if is_user(user) else None,
-                             note=f"{locked.name} ×{quantity}", at=at)
+                             note=f"{current.name} ×{quantity}", at=at)
         if entry.replayed:
             # Only a concurrent request reusing the key for another item gets here.
             raise ValidationError({"idempotency_key": [
                 _("This request key was already used for another redemption.")
             ]})
         redemption = _create_redemption(
-            item=locked, person=person, account=account, quantity=quantity, points=points,
+            item=current, person=person, account=account, quantity=quantity, points=points,
             idempotency_key=key, spend_entry=entry, created_at=at,
         )
-        record(user, CREATE, redemption, locked.merchant.org_unit,
+        record(user, CREATE, redemption, current.merchant.org_unit,
                _("%(name)s redeemed %(item)s ×%(n)d") % {
-                   "name": person.name, "item": locked.name, "n": quantity},
+                   "name": person.name, "item": current.name, "n": quantity},
                {"points": str(points), "quantity": quantity})
+        # Last: a conditional update never takes stock below zero; when it moves nothing, the
+        # error rolls back the points and the redemption above.
+        moved = RewardItem.objects.filter(pk=current.pk, stock__gte=quantity).update(
+            stock=F("stock") - quantity
+        )
+        if not moved:
+            raise ValidationError({"quantity": [_("Not enough left in stock.")]})
     redemption.replayed = False
     return redemption
 
@@ -241,7 +246,8 @@ def normalise_code(code):
 
 
 def mark_used(merchant_user, code, at=None):
-    """The merchant marks a code used on its own page: once, only for its own items."""
+    """The merchant marks a code used on its own page: once, only for its own items, and not
+    after the item's validity has ended."""
     at = at or now()
     if not is_user(merchant_user):
         raise PermissionDenied(_("Log in as the merchant."))
@@ -260,6 +266,11 @@ def mark_used(merchant_user, code, at=None):
             raise ValidationError({"code": [_("This code has already been used.")]})
         if redemption.status == RedemptionStatus.CANCELLED:
             raise ValidationError({"code": [_("This redemption was cancelled.")]})
+        if is_expired(redemption, at):
+            raise ValidationError({"code": [
+                _("This code has expired: the item could be used until %(day)s.")
+                % {"day": redemption.item.valid_until.isoformat()}
+            ]})
         redemption.status, redemption.used_at = RedemptionStatus.USED, at
         redemption.used_by = merchant_user
         redemption.save(update_fields=["status", "used_at", "used_by"])
@@ -288,13 +299,12 @@ def cancel_redemption(user, redemption, *, person=None, at=None):
                           _("This redemption is outside your organisation."))
         if fresh.status != RedemptionStatus.ISSUED:
             raise ValidationError(_("Only an unused redemption can be cancelled."))
-        # Item first, then the account (inside the reversal): the order redeem() uses.
-        RewardItem.objects.select_for_update(of=("self",)).filter(pk=fresh.item_id).first()
-        RewardItem.objects.filter(pk=fresh.item_id).update(stock=F("stock") + fresh.quantity)
+        # The account (inside the reversal), then the item: the order redeem() uses.
         refund = ledger.reverse(fresh.spend_entry, f"redemption-cancel:{fresh.pk}",
                                 user=user if is_user(user) else None,
                                 note=_("Redemption %(code)s cancelled") % {"code": fresh.code},
                                 at=at)
+        RewardItem.objects.filter(pk=fresh.item_id).update(stock=F("stock") + fresh.quantity)
         fresh.status, fresh.cancelled_at = RedemptionStatus.CANCELLED, at
         fresh.cancelled_by = user if is_user(user) else None
         fresh.refund_entry = refund
@@ -310,3 +320,11 @@ def may_mark(merchant_user, redemption):
         pk=merchant_user.pk
     ).exists()
 
+
+def is_expired(redemption, at=None):
+    """An unused code whose item's validity has ended: the merchant no longer honours it."""
+    valid_until = redemption.item.valid_until
+    return (
+        redemption.status == RedemptionStatus.ISSUED and valid_until is not None
+        and valid_until < timezone.localdate(at or now())
+    )

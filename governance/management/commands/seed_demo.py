@@ -9,6 +9,7 @@ from collections import Counter
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from grids import demo as grids_demo
@@ -16,6 +17,7 @@ from grids import demo_events as grids_demo_events
 from party_org import demo, services
 from property_mgmt import demo as property_demo
 from volunteers import demo as volunteers_demo
+from volunteers.demo import MERCHANT_USERS
 from party_org.models import OrgKind, OrgUnit, StaffRole
 
 DEMO_PASSWORD = "Demo@2026"
@@ -92,6 +94,7 @@ class Command(BaseCommand):
             ledgers.update(grids_demo_events.build())
             ledgers.update(property_demo.build())
             ledgers.update(volunteers_demo.build())
+            merchants = self._merchant_logins()
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready: {created} new organisation units, {users} new users "
@@ -105,6 +108,11 @@ class Command(BaseCommand):
             where = f" @ {code}" if code else ""
             label = role.label if role else _("superuser")
             self.stdout.write(f"  {username:<18} {display} ({label}{where})")
+        merchant_page = reverse("volunteers_public:merchant")
+        for user in merchants:
+            self.stdout.write(
+                f"  {user.username:<18} {user.first_name} ({_('merchant login')}: {merchant_page})"
+            )
 
     def _node(self, spec, parent, prefix, depth):
         suffix, name, address, phone, established, children = spec
@@ -179,3 +187,15 @@ class Command(BaseCommand):
                 if not user.org_assignments.filter(org_unit=node, role=role).exists():
                     services.assign_staff(None, staff_user=user, org_unit=node, role=role)
         return created
+
+    def _merchant_logins(self):
+        """volunteers.demo makes the merchant logins without a password; give them the demo
+        password once (a password set since is kept, so running again changes nothing)."""
+        logins = list(
+            get_user_model().objects.filter(username__in=MERCHANT_USERS).order_by("username")
+        )
+        for user in logins:
+            if not user.has_usable_password():
+                user.set_password(DEMO_PASSWORD)
+                user.save(update_fields=["password"])
+        return logins
