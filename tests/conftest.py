@@ -1,9 +1,22 @@
+import copy
+import uuid
+
 import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from party_org import services
 from party_org.models import OrgKind, StaffRole
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_namespace(settings):
+    """Each test gets cache keys of its own (rate limits, login codes). With Redis, tests on the
+    other xdist worker and earlier runs share the server, so a flush or a leftover counter would
+    leak between them."""
+    caches_setting = copy.deepcopy(settings.CACHES)
+    caches_setting["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
+    settings.CACHES = caches_setting
 
 
 def make(parent, kind, code, name=None, **fields):

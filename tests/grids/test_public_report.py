@@ -6,7 +6,6 @@ import os
 import re
 
 import pytest
-from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
@@ -31,13 +30,6 @@ pytestmark = pytest.mark.django_db
 
 S, A = EventStatus, EventAction
 REPORT_URL = "/report/"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture(autouse=True)

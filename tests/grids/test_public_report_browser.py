@@ -4,7 +4,6 @@ headless Chromium (skipped without it, like tests/governance/test_browser.py).""
 import io
 
 import pytest
-from django.core.cache import cache
 from PIL import Image
 
 from grids.models import EventCategory, EventSource, EventStatus, GridEvent
@@ -18,14 +17,12 @@ PHONE = {"width": 390, "height": 844}
 
 @pytest.fixture
 def environment(settings, tmp_path):
-    cache.clear()
     settings.MEDIA_ROOT = tmp_path / "media"
     # A transactional test flushes the categories the data migration made: bring one back.
     category, _created = EventCategory.objects.get_or_create(
         code="environment", defaults={"name": "环境卫生"}
     )
     yield category
-    cache.clear()
 
 
 def png_bytes():

@@ -6,7 +6,6 @@ tests/governance/test_browser.py)."""
 import datetime as dt
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
 from property_mgmt import services
@@ -23,13 +22,6 @@ TODAY = timezone.localdate()
 
 def at(day, hour=10):
     return timezone.make_aware(dt.datetime.combine(day, dt.time(hour)))
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def watch(page, live_server):

@@ -3,7 +3,6 @@ fulfils it, the resident rates it on the tracking page and the member's points g
 headless Chromium (skipped without it, like tests/governance/test_browser.py)."""
 
 import pytest
-from django.core.cache import cache
 
 from tests.governance.test_browser import ARTIFACTS, browser  # noqa: F401
 from volunteers.models import MicroWish, PointsKind, WishStatus
@@ -17,11 +16,9 @@ PHONE = {"width": 390, "height": 844}
 
 @pytest.fixture
 def environment(settings, tmp_path):
-    cache.clear()
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.POINTS_WISH_REWARD = 10
     yield
-    cache.clear()
 
 
 def test_a_wish_from_phone_to_points(browser, live_server, places, users, member,  # noqa: F811

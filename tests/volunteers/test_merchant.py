@@ -9,7 +9,6 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.test import Client
@@ -28,13 +27,6 @@ pytestmark = pytest.mark.django_db
 
 HOME, USE, LOGIN = "/merchant/", "/merchant/use/", "/merchant/login/"
 PASSWORD = "pw-Secret-123"  # tests.conftest._user's
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def _shop(users, tree, name, login, item_name, **item):

@@ -10,7 +10,6 @@ from urllib.parse import quote
 
 import pytest
 from django.contrib.messages import get_messages
-from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
@@ -27,13 +26,6 @@ pytestmark = pytest.mark.django_db
 H = dt.timedelta(hours=1)
 St = SignupStatus
 EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def sign_in(client, person):

@@ -9,7 +9,7 @@ import time
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache, caches
+from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.db import connection
 from django.test import Client
@@ -44,11 +44,9 @@ EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
 
 @pytest.fixture(autouse=True)
 def _fresh(settings):
-    cache.clear()
     portal_login.outbox.clear()
     settings.VOLUNTEER_SMS_BACKEND = "volunteers.portal_login.memory_sender"
     yield
-    cache.clear()
     portal_login.outbox.clear()
 
 
@@ -72,7 +70,8 @@ def ask(client, phone, meta=None, **extra):
 
 
 def enter(client, phone, code, **extra):
-    return client.post(LOGIN, {"step": "code", "phone": phone, "code": code, **extra})
+    meta = {k: extra.pop(k) for k in list(extra) if k.startswith("HTTP_")}
+    return client.post(LOGIN, {"step": "code", "phone": phone, "code": code, **extra}, **meta)
 
 
 def last_code():

@@ -6,7 +6,6 @@ import io
 import os
 
 import pytest
-from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from PIL import Image
@@ -16,13 +15,6 @@ from volunteers.services import wishes as services
 
 pytestmark = pytest.mark.django_db
 NEW = "/wishes/new/"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def image_bytes(fmt="PNG", size=(16, 16)):
