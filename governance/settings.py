@@ -193,6 +193,17 @@ VOLUNTEER_MERCHANT_CODE_RATE_LIMIT = os.environ.get("VOLUNTEER_MERCHANT_CODE_RAT
 VOLUNTEER_MERCHANT_LOGIN_RATE_LIMIT = os.environ.get(
     "VOLUNTEER_MERCHANT_LOGIN_RATE_LIMIT", "10/600"
 )
+# Residents' light login: a one-time code sent by VOLUNTEER_SMS_BACKEND (a dotted path to
+# send(phone_digits, code, ttl_seconds); the default prints it on the console, for development).
+VOLUNTEER_SMS_BACKEND = os.environ.get(
+    "VOLUNTEER_SMS_BACKEND", "volunteers.portal_login.console_sender"
+)
+VOLUNTEER_LOGIN_CODE_TTL = int(os.environ.get("VOLUNTEER_LOGIN_CODE_TTL", "600"))
+VOLUNTEER_LOGIN_PHONE_RATE_LIMIT = os.environ.get("VOLUNTEER_LOGIN_PHONE_RATE_LIMIT", "5/3600")
+VOLUNTEER_LOGIN_ADDRESS_RATE_LIMIT = os.environ.get(
+    "VOLUNTEER_LOGIN_ADDRESS_RATE_LIMIT", "20/3600"
+)
+VOLUNTEER_LOGIN_VERIFY_RATE_LIMIT = os.environ.get("VOLUNTEER_LOGIN_VERIFY_RATE_LIMIT", "30/600")
 # The check-in code works from this long before an activity starts until this long after it ends;
 # after this many wrong codes a sign-up can no longer check in by code.
 VOLUNTEER_CHECKIN_OPENS_MINUTES = int(os.environ.get("VOLUNTEER_CHECKIN_OPENS_MINUTES", "30"))

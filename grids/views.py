@@ -85,6 +85,21 @@ def with_community(compounds):
     return compounds
 
 
+def compound_picker(request, form):
+    """The template context of the compound picker on a public form: the search query, the
+    matching compounds and the one already chosen in `form` (listed first)."""
+    query = (request.GET.get("q") or "").replace("\x00", "").strip()[:QUERY_MAX]
+    compounds = search_compounds(query)
+    chosen = str(form["compound"].value() or "")
+    if chosen.isdigit() and len(chosen) < 19:  # fits a 64-bit id
+        picked = Compound.objects.filter(is_active=True, pk=int(chosen)).select_related(
+            "org_unit"
+        ).first()
+        if picked is not None:
+            compounds = with_community([picked]) + [c for c in compounds if c.pk != picked.pk]
+    return {"query": query, "compounds": compounds, "chosen": chosen}
+
+
 @require_GET
 def compound_search(request):
     """JSON for the compound picker: id, name and community; nothing personal."""
@@ -171,18 +186,8 @@ def _report(request, handler):
                 return redirect("grids_public:track", code=event.tracking_code)
     else:
         form = ReportForm()
-    query = (request.GET.get("q") or "").replace("\x00", "").strip()[:QUERY_MAX]
-    compounds = search_compounds(query)
-    chosen = str(form["compound"].value() or "")
-    if chosen.isdigit() and len(chosen) < 19:  # fits a 64-bit id
-        picked = Compound.objects.filter(is_active=True, pk=int(chosen)).select_related(
-            "org_unit"
-        ).first()
-        if picked is not None:
-            compounds = with_community([picked]) + [c for c in compounds if c.pk != picked.pk]
     return render(request, "grids/report_form.html", {
-        "form": form, "query": query, "compounds": compounds, "chosen": chosen,
-        "max_bytes": handler.limit,
+        "form": form, "max_bytes": handler.limit, **compound_picker(request, form),
     })
 
 

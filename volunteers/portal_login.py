@@ -208,6 +208,8 @@ def request_code(phone, address):
     cache.set(_key("code", phone_id), {
         "nonce": nonce, "digest": _digest(nonce, code),
         "person": person.pk if person is not None else None,
+        # Checked as well as the cache's own expiry, which some backends keep only roughly.
+        "expires": time.time() + ttl,
     }, ttl)
     cache.set(_key("live", nonce), 1, ttl)
     if person is not None:
@@ -241,7 +243,8 @@ def verify_code(phone, code, address=None):
     entry = cache.get(_key("code", phone_id))
     expired = LoginError(_("This code has expired or has been used. Ask for a new one."),
                          "expired")
-    if not entry or cache.get(_key("live", entry["nonce"])) is None:
+    if (not entry or time.time() >= entry.get("expires", 0)
+            or cache.get(_key("live", entry["nonce"])) is None):
         raise expired
     nonce = entry["nonce"]
     if not constant_time_compare(entry["digest"], _digest(nonce, code)) or entry["person"] is None:

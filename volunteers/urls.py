@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import urls_activities, urls_me, urls_merchant, views
+from . import urls_activities, urls_join, urls_me, urls_merchant, views
 
 app_name = "volunteers_public"
 
@@ -14,4 +14,5 @@ urlpatterns = [
     *urls_me.urlpatterns,
     *urls_activities.urlpatterns,
     *urls_merchant.urlpatterns,
+    *urls_join.urlpatterns,
 ]

@@ -24,8 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from grids import ratelimit
 from grids.forms import CappedUploadHandler, normalize_code
-from grids.models import Compound
-from grids.views import QUERY_MAX, search_compounds, with_community
+from grids.views import compound_picker
 from party_org.pii import mask_phone
 
 from .forms import WishForm, WishRatingForm
@@ -103,17 +102,7 @@ def _new_wish(request, handler):
                 return redirect("volunteers_public:track", code=wish.tracking_code)
     else:
         form = WishForm()
-    query = (request.GET.get("q") or "").replace("\x00", "").strip()[:QUERY_MAX]
-    compounds = search_compounds(query)
-    chosen = str(form["compound"].value() or "")
-    if chosen.isdigit() and len(chosen) < 19:
-        picked = Compound.objects.filter(is_active=True, pk=int(chosen)).select_related(
-            "org_unit").first()
-        if picked is not None:
-            compounds = with_community([picked]) + [c for c in compounds if c.pk != picked.pk]
-    return render(request, "volunteers/wish_form.html", {
-        "form": form, "query": query, "compounds": compounds, "chosen": chosen,
-    })
+    return render(request, "volunteers/wish_form.html", {"form": form, **compound_picker(request, form)})
 
 
 # ---- tracking and 评单 ---------------------------------------------------------------------------

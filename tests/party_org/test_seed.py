@@ -1,6 +1,7 @@
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.test import Client
 
 from party_org.management.commands.seed_city import FULL_SCALE, build_city, city_layout
 from party_org.models import OrgKind, OrgUnit, StaffAssignment
@@ -30,9 +31,24 @@ def test_seed_demo_twice_changes_nothing(capsys):
     call_command("seed_demo")
     out = capsys.readouterr().out
     assert "street_liuxiang" in out and "Demo@2026" in out
+    # The points mall's merchants sign in with the demo password, on their own page only.
+    assert "merchant_laowang" in out and "merchant_huimin" in out
+    merchant = Client()
+    assert merchant.login(username="merchant_laowang", password="Demo@2026")
+    page = merchant.get("/merchant/")
+    assert page.status_code == 200 and "老王理发店" in page.content.decode()
+    assert page.context["page"].rows  # the demo's used haircut
+    assert merchant.get("/admin/").status_code == 302
+    # A password changed since is kept by the next run.
+    laowang = get_user_model().objects.get(username="merchant_laowang")
+    assert not laowang.is_staff and not laowang.is_superuser
+    laowang.set_password("Changed@2026")
+    laowang.save()
+    hashes = dict(get_user_model().objects.values_list("username", "password"))
     first = snapshot()
     call_command("seed_demo")
     assert snapshot() == first
+    assert dict(get_user_model().objects.values_list("username", "password")) == hashes
     assert tree_problems() == []
     counts = kind_counts(Subtree.of(OrgUnit.objects.get(code="YZ")))
     assert counts["street"] == 3 and counts["community"] == 5
