@@ -202,6 +202,14 @@ class EventSerializer(serializers.ModelSerializer):
                     plan.append((name, "method", getattr(self, field.method_name)))
                 elif isinstance(field, serializers.PrimaryKeyRelatedField):
                     plan.append((name, "attr", (field.source + "_id", None)))
+                elif field.source.startswith("get_") and field.source.endswith("_display"):
+                    # get_FOO_display() rebuilds the choices and a lazy label on every call.
+                    column = field.source[len("get_"):-len("_display")]
+                    labels = {
+                        value: str(label)
+                        for value, label in self.Meta.model._meta.get_field(column).flatchoices
+                    }
+                    plan.append((name, "display", (column, labels)))
                 else:
                     plan.append((name, "attr", (field.source, field.to_representation)))
             self._fast_plan = plan
@@ -216,6 +224,10 @@ class EventSerializer(serializers.ModelSerializer):
                 if callable(value):
                     value = value()
                 out[name] = value if value is None or render is None else render(value)
+            elif kind == "display":
+                column, labels = how
+                value = getattr(obj, column)
+                out[name] = labels.get(value, value)
             elif kind == "ref":
                 related = getattr(obj, name)
                 out[name] = None if related is None else {k: getattr(related, k) for k in how}
