@@ -13,59 +13,17 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from party_org.admin_forms import ServiceForm, errors_into_form  # noqa: F401 - re-exported
 from party_org.models import OrgKind, OrgUnit
 from party_org.selectors import scoped
 
 REPORT_UNIT_KINDS = (OrgKind.CITY, OrgKind.DISTRICT, OrgKind.STREET, OrgKind.COMMUNITY)
 
 
-def errors_into_form(form, error, field_map=None):
-    """A service's ValidationError beside the form's fields (or on top of the form)."""
-    field_map = field_map or {}
-    if not hasattr(error, "error_dict"):
-        form.add_error(None, error.messages)
-        return
-    for field, errors in error.error_dict.items():
-        target = field_map.get(field, field)
-        form.add_error(target if target in form.fields else None,
-                       ValidationError(errors).messages)
-
-
 def no_bulk_delete(actions):
     # Bulk delete would skip the services (their rules and the change log).
     actions.pop("delete_selected", None)
     return actions
-
-
-class ServiceForm(forms.ModelForm):
-    """A model form whose validation ends by running the service (inside the admin's
-    transaction): a refusal shows beside the fields with the input kept, and a success leaves
-    the saved row as `instance`. The model's own checks are the service's job."""
-
-    user = None  # set per request by the ModelAdmin's get_form
-    error_fields = {}
-
-    def perform(self, data):
-        raise NotImplementedError
-
-    def _post_clean(self):
-        if self.errors:
-            return
-        try:
-            result = self.perform(self.cleaned_data)
-        except ValidationError as error:
-            errors_into_form(self, error, self.error_fields)
-        except PermissionDenied as error:
-            self.add_error(None, str(error) or gettext("You may not do this."))
-        else:
-            if result is not None:
-                self.instance = result
-
-    def save(self, commit=True):
-        return self.instance
-
-    def save_m2m(self):
-        """Nothing: the service saved everything."""
 
 
 def form_for_user(form_class, user):

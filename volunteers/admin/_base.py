@@ -1,7 +1,7 @@
 """Shared pieces of the volunteers admin.
 
-- `ServiceForm`: an add form whose validation ends by calling the service (inside the admin's
-  transaction), so a refusal shows beside the fields with everything typed kept.
+- `ServiceForm` (from party_org.admin_forms): an add form whose validation ends by calling the
+  service (inside the admin's transaction), so a refusal shows beside the fields, input kept.
 - `RowActionsMixin`: buttons on a row's page, each calling one service. A button without input
   posts straight to `<pk>/do/<action>/` and comes back with a message; one that needs input
   (hours, a new member) opens a small form on its own page, like the wish steps.
@@ -19,13 +19,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext
 
+from party_org.admin_forms import ServiceForm, error_text, errors_into_form  # noqa: F401 - re-exported
 from party_org.admin_scoping import IdAutocompleteSelect
-
-
-def error_text(error):
-    if isinstance(error, ValidationError):
-        return " ".join(error.messages)
-    return str(error) or gettext("You may not do this.")
 
 
 def user_label(user):
@@ -47,55 +42,12 @@ def each(model_admin, request, queryset, func, done):
     return count
 
 
-def errors_into_form(form, error, field_map=None):
-    """A service's ValidationError beside the form's fields (or on top of the form)."""
-    field_map = field_map or {}
-    if not hasattr(error, "error_dict"):
-        form.add_error(None, error.messages)
-        return
-    for key, errors in error.error_dict.items():
-        target = field_map.get(key, key)
-        form.add_error(target if target in form.fields else None,
-                       ValidationError(errors).messages)
-
-
 def picker(model_field, model_admin, **attrs):
     """An autocomplete for a form that is not the admin's own. The search reads the target
     admin's scoped queryset; the form field's own (scoped) queryset checks the choice."""
     widget = IdAutocompleteSelect(model_field, model_admin.admin_site)
     widget.attrs.update(attrs)
     return widget
-
-
-class ServiceForm(forms.ModelForm):
-    """A model form that saves by calling a service from its validation (the admin wraps the
-    request in a transaction). A success leaves the saved row as `instance`; the model's own
-    checks are the service's job."""
-
-    user = None  # set per request by ServiceAddMixin.get_form
-    error_fields = {}
-
-    def perform(self, data):
-        raise NotImplementedError
-
-    def _post_clean(self):
-        if self.errors:
-            return
-        try:
-            result = self.perform(self.cleaned_data)
-        except ValidationError as error:
-            errors_into_form(self, error, self.error_fields)
-        except PermissionDenied as error:
-            self.add_error(None, error_text(error))
-        else:
-            if result is not None:
-                self.instance = result
-
-    def save(self, commit=True):
-        return self.instance
-
-    def save_m2m(self):
-        """Nothing: the service saved everything."""
 
 
 class ServiceAddMixin:
