@@ -1,12 +1,38 @@
 import copy
+import datetime as dt
 import uuid
+import zoneinfo
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from party_org import services
 from party_org.models import OrgKind, StaffRole
+
+
+_clock = None
+
+
+def pytest_configure(config):
+    """Run the tests on the local day they start, from 09:00, with the clock ticking.
+
+    Modules compute dates when they are imported (TODAY = timezone.localdate()); a run that
+    crossed local midnight would compare them with tomorrow's date. Runs before the test modules
+    are imported, in every xdist worker."""
+    global _clock
+    from django.conf import settings
+
+    zone = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+    start = dt.datetime.now(zone).replace(hour=9, minute=0, second=0, microsecond=0)
+    _clock = time_machine.travel(start, tick=True)
+    _clock.start()
+
+
+def pytest_unconfigure(config):
+    if _clock is not None:
+        _clock.stop()
 
 
 @pytest.fixture(autouse=True)
